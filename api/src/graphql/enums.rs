@@ -1,0 +1,48 @@
+//! GraphQL enums mirroring the entity status enums (the entity crate has no GraphQL derives).
+
+use async_graphql::Enum;
+use orchestrator_entity as status;
+
+/// Role in a project.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "status::Role")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+/// Execution status.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "status::ExecutionStatus")]
+pub enum ExecutionStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+/// Stage status.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "status::StageStatus")]
+pub enum StageStatus {
+    Pending,
+    Handshaking,
+    Running,
+    Retrying,
+    Succeeded,
+    Failed,
+    Cancelled,
+    Skipped,
+}
+
+/// Scheduling priority of an execution.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "status::Priority")]
+pub enum Priority {
+    Low,
+    Normal,
+    High,
+    Critical,
+}

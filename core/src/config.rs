@@ -1,0 +1,658 @@
+//! Configuration: defaults, then an optional `orchestrator.toml`, then environment variables
+//! (`ORCH_*`, plus the conventional `DATABASE_URL` and `REDIS_URL`), then command-line flags.
+//!
+//! Every key is listed once in [`KEYS`], which drives both the environment overlay and the
+//! README table, so a key cannot be readable from one source and missing from another.
+//! An invalid value stops start-up with one line naming the key and what it expects.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// A value that must never be printed (tokens, keys). `Debug` and `Display` show a mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself; call only where it is used, never to log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(••••)")
+    }
+}
+
+/// How a key's value is read from an environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Text,
+    Integer,
+    Boolean,
+    /// Comma-separated list.
+    List,
+}
+
+/// One configuration key: its path in `orchestrator.toml`, the environment variables that
+/// set it (first found wins), its kind, its default as shown to people, and what it does.
+#[derive(Debug)]
+pub struct KeySpec {
+    pub path: &'static str,
+    pub env: &'static [&'static str],
+    pub kind: KeyKind,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every configuration key the product reads.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec {
+        path: "listen",
+        env: &["ORCH_LISTEN"],
+        kind: KeyKind::Text,
+        default: "127.0.0.1:8080",
+        help: "Address the HTTP server binds (GraphQL, health, readiness).",
+    },
+    KeySpec {
+        path: "data_dir",
+        env: &["ORCH_DATA_DIR"],
+        kind: KeyKind::Text,
+        default: "./data",
+        help: "Directory for the SQLite database, the SQLite queue and generated keys.",
+    },
+    KeySpec {
+        path: "database_url",
+        env: &["DATABASE_URL", "ORCH_DATABASE_URL"],
+        kind: KeyKind::Text,
+        default: "sqlite://<data_dir>/orchestrator.db",
+        help: "`sqlite://…` or `postgres://…`.",
+    },
+    KeySpec {
+        path: "database_max_connections",
+        env: &["ORCH_DATABASE_MAX_CONNECTIONS"],
+        kind: KeyKind::Integer,
+        default: "16",
+        help: "Connection pool size.",
+    },
+    KeySpec {
+        path: "redis_url",
+        env: &["REDIS_URL", "ORCH_REDIS_URL"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "When set, the job queue lives in Redis (required for workers on several hosts).",
+    },
+    KeySpec {
+        path: "log_format",
+        env: &["ORCH_LOG_FORMAT"],
+        kind: KeyKind::Text,
+        default: "text",
+        help: "`text` or `json`. The level filter is `RUST_LOG` (default `info`).",
+    },
+    KeySpec {
+        path: "shutdown_timeout_secs",
+        env: &["ORCH_SHUTDOWN_TIMEOUT"],
+        kind: KeyKind::Integer,
+        default: "30",
+        help: "Seconds in-flight requests and stages get to finish after SIGTERM.",
+    },
+    KeySpec {
+        path: "auth.jwt_secret",
+        env: &["ORCH_JWT_SECRET"],
+        kind: KeyKind::Text,
+        default: "generated into <data_dir>/jwt.secret",
+        help: "HS256 secret for bearer tokens (at least 32 bytes). Set it explicitly when several processes serve the API.",
+    },
+    KeySpec {
+        path: "auth.jwt_issuer",
+        env: &["ORCH_JWT_ISSUER"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "When set, tokens must carry this `iss`.",
+    },
+    KeySpec {
+        path: "auth.jwt_audience",
+        env: &["ORCH_JWT_AUDIENCE"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "When set, tokens must carry this `aud`.",
+    },
+    KeySpec {
+        path: "auth.secret_key",
+        env: &["ORCH_SECRET_KEY"],
+        kind: KeyKind::Text,
+        default: "generated into <data_dir>/secret.key",
+        help: "Key (base64, 32 bytes) that encrypts secrets at rest.",
+    },
+    KeySpec {
+        path: "api.introspection",
+        env: &["ORCH_INTROSPECTION"],
+        kind: KeyKind::Boolean,
+        default: "true in standalone, false in api",
+        help: "Allow GraphQL introspection.",
+    },
+    KeySpec {
+        path: "api.graphiql",
+        env: &["ORCH_GRAPHIQL"],
+        kind: KeyKind::Boolean,
+        default: "true in standalone, false in api",
+        help: "Serve GraphiQL on `GET /graphql`.",
+    },
+    KeySpec {
+        path: "api.cors_origins",
+        env: &["ORCH_CORS_ORIGINS"],
+        kind: KeyKind::List,
+        default: "(none)",
+        help: "Comma-separated origins allowed for browsers and websockets.",
+    },
+    KeySpec {
+        path: "queue.prefix",
+        env: &["ORCH_QUEUE_PREFIX"],
+        kind: KeyKind::Text,
+        default: "orchestrator",
+        help: "Prefix of queue names (and Redis keys).",
+    },
+    KeySpec {
+        path: "queue.max_attempts",
+        env: &["ORCH_QUEUE_MAX_ATTEMPTS"],
+        kind: KeyKind::Integer,
+        default: "5",
+        help: "Queue-level delivery attempts of one job (crash recovery re-deliveries included).",
+    },
+    KeySpec {
+        path: "queue.heartbeat_secs",
+        env: &["ORCH_QUEUE_HEARTBEAT_SECS"],
+        kind: KeyKind::Integer,
+        default: "10",
+        help: "Worker heartbeat interval.",
+    },
+    KeySpec {
+        path: "queue.missed_heartbeats",
+        env: &["ORCH_QUEUE_MISSED_HEARTBEATS"],
+        kind: KeyKind::Integer,
+        default: "3",
+        help: "Missed heartbeats after which a worker's jobs are re-queued (the lease).",
+    },
+    KeySpec {
+        path: "queue.poll_interval_ms",
+        env: &["ORCH_QUEUE_POLL_INTERVAL_MS"],
+        kind: KeyKind::Integer,
+        default: "100",
+        help: "Fallback polling interval of the queue.",
+    },
+    KeySpec {
+        path: "worker.concurrency",
+        env: &["ORCH_WORKER_CONCURRENCY"],
+        kind: KeyKind::Integer,
+        default: "16",
+        help: "Jobs one worker process runs at once.",
+    },
+    KeySpec {
+        path: "worker.name",
+        env: &["ORCH_WORKER_NAME"],
+        kind: KeyKind::Text,
+        default: "<hostname>-<random>",
+        help: "Worker name prefix; a random suffix keeps names unique per process.",
+    },
+];
+
+/// Fully resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address of the HTTP server.
+    pub listen: SocketAddr,
+    /// Directory for embedded data and generated keys.
+    pub data_dir: PathBuf,
+    /// Database URL (`sqlite://` or `postgres://`).
+    pub database_url: String,
+    /// Pool size.
+    pub database_max_connections: u32,
+    /// Redis URL; `None` selects the SQLite queue in the data dir.
+    pub redis_url: Option<String>,
+    /// Log output format.
+    pub log_format: LogFormat,
+    /// Grace period after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// Token and encryption settings.
+    pub auth: AuthConfig,
+    /// GraphQL surface settings.
+    pub api: ApiConfig,
+    /// Job queue settings.
+    pub queue: QueueConfig,
+    /// Worker process settings.
+    pub worker: WorkerConfig,
+}
+
+/// Token and encryption settings.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// HS256 secret; `None` means "use or generate the one in the data dir".
+    pub jwt_secret: Option<Secret>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    /// Encryption key for secrets at rest; `None` means "use or generate the one in the data dir".
+    pub secret_key: Option<Secret>,
+}
+
+/// GraphQL surface settings; `None` means "the default of the process mode".
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    pub introspection: Option<bool>,
+    pub graphiql: Option<bool>,
+    pub cors_origins: Vec<String>,
+}
+
+/// Job queue settings.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    pub prefix: String,
+    pub max_attempts: u32,
+    pub heartbeat: Duration,
+    pub missed_heartbeats: u32,
+    pub poll_interval: Duration,
+}
+
+/// Worker process settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub concurrency: u32,
+    pub name: Option<String>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A configuration problem, phrased as one line naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Values given on the command line; they override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct CliOverrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_max_connections: Option<u32>,
+    redis_url: Option<String>,
+    log_format: Option<String>,
+    shutdown_timeout_secs: Option<u64>,
+    #[serde(default)]
+    auth: RawAuth,
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    queue: RawQueue,
+    #[serde(default)]
+    worker: RawWorker,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    jwt_secret: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    secret_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    introspection: Option<bool>,
+    graphiql: Option<bool>,
+    cors_origins: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    prefix: Option<String>,
+    max_attempts: Option<u32>,
+    heartbeat_secs: Option<u64>,
+    missed_heartbeats: Option<u32>,
+    poll_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorker {
+    concurrency: Option<u32>,
+    name: Option<String>,
+}
+
+impl Config {
+    /// Loads the configuration from an optional file, the process environment and CLI flags.
+    pub fn load(file: Option<&Path>, cli: &CliOverrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, cli, |name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::load`], reading variables through `env` (tests pass a map).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        cli: &CliOverrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                text.parse::<toml::Table>().map_err(|e| {
+                    ConfigError(format!("{}: {}", path.display(), one_line(&e.to_string())))
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        for key in KEYS {
+            let Some((var, value)) = key
+                .env
+                .iter()
+                .find_map(|var| env(var).filter(|v| !v.is_empty()).map(|v| (*var, v)))
+            else {
+                continue;
+            };
+            let value = env_value(key, var, &value)?;
+            insert_path(&mut table, key.path, value);
+        }
+        if let Some(listen) = &cli.listen {
+            insert_path(&mut table, "listen", toml::Value::String(listen.clone()));
+        }
+        if let Some(dir) = &cli.data_dir {
+            insert_path(
+                &mut table,
+                "data_dir",
+                toml::Value::String(dir.to_string_lossy().into_owned()),
+            );
+        }
+        let raw: RawConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError(one_line(&e.to_string())))?;
+        raw.resolve()
+    }
+
+    /// True when the embedded SQLite queue is in use.
+    pub fn uses_embedded_queue(&self) -> bool {
+        self.redis_url.is_none()
+    }
+
+    /// Path of the SQLite queue file (used when no Redis URL is configured).
+    pub fn queue_file(&self) -> PathBuf {
+        self.data_dir.join("queue.db")
+    }
+}
+
+impl RawConfig {
+    fn resolve(self) -> Result<Config, ConfigError> {
+        let listen_text = self.listen.unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            ConfigError(format!(
+                "listen: expected an address like 127.0.0.1:8080, got {listen_text:?}"
+            ))
+        })?;
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = match self.database_url {
+            Some(url) => {
+                if !(url.starts_with("sqlite:")
+                    || url.starts_with("postgres://")
+                    || url.starts_with("postgresql://"))
+                {
+                    return Err(ConfigError(format!(
+                        "database_url: expected a sqlite://… or postgres://… URL, got {:?}",
+                        redact_url(&url)
+                    )));
+                }
+                url
+            }
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                data_dir.join("orchestrator.db").display()
+            ),
+        };
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(ConfigError(format!(
+                "redis_url: expected a redis://… URL, got {:?}",
+                redact_url(url)
+            )));
+        }
+        let log_format = match self.log_format.as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "log_format: expected `text` or `json`, got {other:?}"
+                )));
+            }
+        };
+        let jwt_secret = self.auth.jwt_secret.map(Secret::new);
+        if let Some(secret) = &jwt_secret
+            && secret.expose().len() < 32
+        {
+            return Err(ConfigError(
+                "auth.jwt_secret: expected at least 32 bytes".into(),
+            ));
+        }
+        let queue = QueueConfig {
+            prefix: self.queue.prefix.unwrap_or_else(|| "orchestrator".into()),
+            max_attempts: positive("queue.max_attempts", self.queue.max_attempts.unwrap_or(5))?,
+            heartbeat: Duration::from_secs(positive_u64(
+                "queue.heartbeat_secs",
+                self.queue.heartbeat_secs.unwrap_or(10),
+            )?),
+            missed_heartbeats: positive(
+                "queue.missed_heartbeats",
+                self.queue.missed_heartbeats.unwrap_or(3),
+            )?,
+            poll_interval: Duration::from_millis(positive_u64(
+                "queue.poll_interval_ms",
+                self.queue.poll_interval_ms.unwrap_or(100),
+            )?),
+        };
+        if !queue
+            .prefix
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || queue.prefix.is_empty()
+        {
+            return Err(ConfigError(format!(
+                "queue.prefix: expected letters, digits, '-' or '_', got {:?}",
+                queue.prefix
+            )));
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            database_url,
+            database_max_connections: positive(
+                "database_max_connections",
+                self.database_max_connections.unwrap_or(16),
+            )?,
+            redis_url: self.redis_url,
+            log_format,
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
+            auth: AuthConfig {
+                jwt_secret,
+                jwt_issuer: self.auth.jwt_issuer,
+                jwt_audience: self.auth.jwt_audience,
+                secret_key: self.auth.secret_key.map(Secret::new),
+            },
+            api: ApiConfig {
+                introspection: self.api.introspection,
+                graphiql: self.api.graphiql,
+                cors_origins: self.api.cors_origins.unwrap_or_default(),
+            },
+            queue,
+            worker: WorkerConfig {
+                concurrency: positive("worker.concurrency", self.worker.concurrency.unwrap_or(16))?,
+                name: self.worker.name,
+            },
+        })
+    }
+}
+
+fn positive(key: &str, value: u32) -> Result<u32, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError(format!(
+            "{key}: expected a number above 0, got 0"
+        )));
+    }
+    Ok(value)
+}
+
+fn positive_u64(key: &str, value: u64) -> Result<u64, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError(format!(
+            "{key}: expected a number above 0, got 0"
+        )));
+    }
+    Ok(value)
+}
+
+fn env_value(key: &KeySpec, var: &str, value: &str) -> Result<toml::Value, ConfigError> {
+    Ok(match key.kind {
+        KeyKind::Text => toml::Value::String(value.to_string()),
+        KeyKind::Integer => {
+            toml::Value::Integer(value.trim().parse().map_err(|_| {
+                ConfigError(format!("{var}: expected a whole number, got {value:?}"))
+            })?)
+        }
+        KeyKind::Boolean => {
+            toml::Value::Boolean(match value.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError(format!(
+                        "{var}: expected true or false, got {value:?}"
+                    )));
+                }
+            })
+        }
+        KeyKind::List => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_string()))
+                .collect(),
+        ),
+    })
+}
+
+fn insert_path(table: &mut toml::Table, path: &str, value: toml::Value) {
+    match path.split_once('.') {
+        None => {
+            table.insert(path.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let entry = table
+                .entry(head.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if !entry.is_table() {
+                *entry = toml::Value::Table(toml::Table::new());
+            }
+            if let toml::Value::Table(inner) = entry {
+                insert_path(inner, rest, value);
+            }
+        }
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Hides a password in a URL so it can appear in an error line.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:••••@{}", &url[..scheme_end], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("orchestrator.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        Config::load_with_env(
+            file.map(|_| path.as_path()),
+            &CliOverrides::default(),
+            |k| map.get(k).cloned(),
+        )
+    }
+
+    #[test]
+    fn defaults_select_the_embedded_setup() {
+        let config = load(&[], None).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.database_url.starts_with("sqlite://"));
+        assert!(config.uses_embedded_queue());
+        assert_eq!(config.queue.max_attempts, 5);
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let config = load(
+            &[("ORCH_WORKER_CONCURRENCY", "3")],
+            Some("[worker]\nconcurrency = 7\nname = \"w\"\n"),
+        )
+        .unwrap();
+        assert_eq!(config.worker.concurrency, 3);
+        assert_eq!(config.worker.name.as_deref(), Some("w"));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = load(&[("ORCH_LISTEN", "nowhere")], None).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+        let err = load(&[("ORCH_QUEUE_MAX_ATTEMPTS", "many")], None).unwrap_err();
+        assert!(err.to_string().contains("ORCH_QUEUE_MAX_ATTEMPTS"), "{err}");
+        let err = load(&[], Some("[queue]\nmax_atempts = 3\n")).unwrap_err();
+        assert!(err.to_string().contains("max_atempts"), "{err}");
+        let err = load(&[("DATABASE_URL", "mysql://u:pw@h/db")], None).unwrap_err();
+        assert!(err.to_string().contains("database_url"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

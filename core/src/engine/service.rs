@@ -1,0 +1,301 @@
+//! Service functions behind the execution API: start an execution, read executions, stages
+//! and logs. Every function checks the caller's role in the row's project first.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+use orchestrator_entity::{ExecutionStatus, Priority, Role, StageStatus};
+use orchestrator_entity::{executions, logs, projects, stages};
+
+use crate::auth::Identity;
+use crate::context::CoreContext;
+use crate::engine::pipeline::{self, DEFAULT_STAGE_ATTEMPTS, PipelineSpec};
+use crate::error::{CoreError, CoreResult};
+use crate::jobs::RunStage;
+use crate::paging::{Page, PageRequest};
+use crate::queue::PushOptions;
+
+/// Largest execution input accepted, serialized.
+pub const MAX_INPUT_BYTES: usize = 256 * 1024;
+
+/// Input of [`start_execution`].
+#[derive(Debug, Clone)]
+pub struct StartExecution {
+    pub project_id: Uuid,
+    pub pipeline: String,
+    pub input: Value,
+    pub priority: Priority,
+}
+
+/// Queue priority of a job for an execution of `priority`.
+pub fn queue_priority(priority: Priority) -> u8 {
+    (priority.weight() as u8) * 10
+}
+
+/// Finds the pipeline `name` for a project: builtins first.
+pub async fn find_pipeline(
+    _ctx: &CoreContext,
+    _project_id: Uuid,
+    name: &str,
+) -> CoreResult<PipelineSpec> {
+    pipeline::builtin(name).ok_or_else(|| {
+        let known: Vec<String> = pipeline::builtin_pipelines()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        CoreError::bad_input(
+            "input.pipeline",
+            format!(
+                "unknown pipeline {name:?}; known pipelines: {}",
+                known.join(", ")
+            ),
+        )
+    })
+}
+
+/// Creates an execution with its stages and enqueues the first stage. When this returns,
+/// the first job is in the queue storage.
+#[tracing::instrument(skip_all, fields(project_id = %input.project_id, pipeline = %input.pipeline))]
+pub async fn start_execution(
+    ctx: &CoreContext,
+    who: &Identity,
+    input: StartExecution,
+) -> CoreResult<executions::Model> {
+    let project =
+        crate::projects::get_authorized(ctx, who, input.project_id, Role::Operator).await?;
+    if !input.input.is_object() {
+        return Err(CoreError::bad_input("input.input", "must be a JSON object"));
+    }
+    if serde_json::to_vec(&input.input).map_or(0, |v| v.len()) > MAX_INPUT_BYTES {
+        return Err(CoreError::bad_input(
+            "input.input",
+            format!("must be at most {MAX_INPUT_BYTES} bytes of JSON"),
+        ));
+    }
+    let spec = find_pipeline(ctx, project.id, &input.pipeline).await?;
+    let now = Utc::now();
+    let execution_id = Uuid::new_v4();
+    let first_stage_id = Uuid::new_v4();
+    let total = spec.stages.len() as i32;
+
+    let txn = crate::db::begin_write(&ctx.db).await?;
+    let execution = executions::ActiveModel {
+        id: Set(execution_id),
+        project_id: Set(project.id),
+        pipeline: Set(spec.name.clone()),
+        status: Set(ExecutionStatus::Queued),
+        priority: Set(input.priority),
+        input: Set(input.input.clone()),
+        output: Set(None),
+        error: Set(None),
+        tokens_used: Set(0),
+        cost_usd: Set(0.0),
+        duration_ms: Set(None),
+        stages_total: Set(total),
+        stages_completed: Set(0),
+        cancel_requested: Set(false),
+        intent_id: Set(None),
+        created_by: Set(who.subject.clone()),
+        sequence: Set(1),
+        created_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    for (position, stage) in spec.stages.iter().enumerate() {
+        let first = position == 0;
+        stages::ActiveModel {
+            id: Set(if first {
+                first_stage_id
+            } else {
+                Uuid::new_v4()
+            }),
+            project_id: Set(project.id),
+            execution_id: Set(execution_id),
+            position: Set(position as i32),
+            name: Set(stage.name.clone()),
+            action: Set(stage.action.clone()),
+            capability: Set(stage.capability.clone()),
+            definition: Set(serde_json::to_value(stage).map_err(anyhow::Error::from)?),
+            status: Set(StageStatus::Pending),
+            attempt: Set(if first { 1 } else { 0 }),
+            max_attempts: Set(stage.max_attempts.unwrap_or(DEFAULT_STAGE_ATTEMPTS) as i32),
+            input: Set(if first {
+                Some(pipeline::merge_input(&input.input, stage.input.as_ref()))
+            } else {
+                None
+            }),
+            output: Set(None),
+            error: Set(None),
+            worker_id: Set(None),
+            tokens_used: Set(0),
+            cost_usd: Set(0.0),
+            duration_ms: Set(None),
+            sequence: Set(1),
+            next_attempt_at: Set(None),
+            created_at: Set(now),
+            started_at: Set(None),
+            finished_at: Set(None),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+    }
+    append_log_in(
+        &txn,
+        project.id,
+        execution_id,
+        None,
+        "INFO",
+        &format!(
+            "execution queued: pipeline {} with {} stage(s)",
+            spec.name, total
+        ),
+    )
+    .await?;
+    txn.commit().await?;
+
+    let push = ctx
+        .queue
+        .push(
+            RunStage {
+                stage_id: first_stage_id,
+                attempt: 1,
+            },
+            PushOptions {
+                priority: queue_priority(input.priority),
+                delay: None,
+            },
+        )
+        .await;
+    if let Err(err) = push {
+        // The execution must not sit QUEUED forever with nothing in the queue.
+        let mut failed: executions::ActiveModel = execution.clone().into();
+        failed.status = Set(ExecutionStatus::Failed);
+        failed.error = Set(Some("could not be enqueued; start it again".into()));
+        failed.finished_at = Set(Some(Utc::now()));
+        let _ = failed.update(&ctx.db).await;
+        return Err(CoreError::Internal(err));
+    }
+    Ok(execution)
+}
+
+/// Appends a log line inside a transaction.
+pub async fn append_log_in<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    project_id: Uuid,
+    execution_id: Uuid,
+    stage_id: Option<Uuid>,
+    level: &str,
+    message: &str,
+) -> Result<(), sea_orm::DbErr> {
+    logs::ActiveModel {
+        project_id: Set(project_id),
+        execution_id: Set(Some(execution_id)),
+        stage_id: Set(stage_id),
+        intent_id: Set(None),
+        level: Set(level.to_string()),
+        message: Set(message.to_string()),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// Loads a row's project and checks the caller may read it; foreign rows are `NOT_FOUND`.
+async fn check_read(
+    ctx: &CoreContext,
+    who: &Identity,
+    project_id: Uuid,
+    entity: &'static str,
+) -> CoreResult<()> {
+    let project = projects::Entity::find_by_id(project_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(CoreError::NotFound { entity })?;
+    if who.role_in(&project.slug).is_some() {
+        Ok(())
+    } else {
+        Err(CoreError::NotFound { entity })
+    }
+}
+
+/// The execution with `id`.
+pub async fn get_execution(
+    ctx: &CoreContext,
+    who: &Identity,
+    id: Uuid,
+) -> CoreResult<executions::Model> {
+    let execution = executions::Entity::find_by_id(id)
+        .one(&ctx.db)
+        .await?
+        .ok_or(CoreError::NotFound {
+            entity: "execution",
+        })?;
+    check_read(ctx, who, execution.project_id, "execution").await?;
+    Ok(execution)
+}
+
+/// Executions of a project, newest first.
+pub async fn list_executions(
+    ctx: &CoreContext,
+    who: &Identity,
+    project_id: Uuid,
+    status: Option<ExecutionStatus>,
+    page: PageRequest,
+) -> CoreResult<Page<executions::Model>> {
+    crate::projects::get_authorized(ctx, who, project_id, Role::Viewer).await?;
+    let mut query = executions::Entity::find().filter(executions::Column::ProjectId.eq(project_id));
+    if let Some(status) = status {
+        query = query.filter(executions::Column::Status.eq(status));
+    }
+    let total = query.clone().count(&ctx.db).await?;
+    let rows = query
+        .order_by_desc(executions::Column::CreatedAt)
+        .order_by_desc(executions::Column::Id)
+        .offset(page.offset)
+        .limit(page.limit + 1)
+        .all(&ctx.db)
+        .await?;
+    Ok(Page::from_rows(page, rows, total))
+}
+
+/// The stages of executions, in order (no access check: callers pass ids they loaded).
+pub async fn stages_of(
+    ctx: &CoreContext,
+    execution_ids: &[Uuid],
+) -> CoreResult<Vec<stages::Model>> {
+    Ok(stages::Entity::find()
+        .filter(stages::Column::ExecutionId.is_in(execution_ids.iter().copied()))
+        .order_by_asc(stages::Column::ExecutionId)
+        .order_by_asc(stages::Column::Position)
+        .all(&ctx.db)
+        .await?)
+}
+
+/// Log lines of an execution after the line with id `after`, oldest first.
+pub async fn logs_of(
+    ctx: &CoreContext,
+    execution_id: Uuid,
+    after: Option<i64>,
+    limit: u64,
+) -> CoreResult<Vec<logs::Model>> {
+    let mut query = logs::Entity::find().filter(logs::Column::ExecutionId.eq(execution_id));
+    if let Some(after) = after {
+        query = query.filter(logs::Column::Id.gt(after));
+    }
+    Ok(query
+        .order_by_asc(logs::Column::Id)
+        .limit(limit)
+        .all(&ctx.db)
+        .await?)
+}

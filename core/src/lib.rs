@@ -1,0 +1,18 @@
+//! The domain shared by the API and the workers: configuration, database and queue
+//! connections, job payloads, the execution engine's domain half and the blueprint engine.
+//! No transport here.
+
+pub mod auth;
+pub mod config;
+pub mod context;
+pub mod db;
+pub mod engine;
+pub mod error;
+pub mod jobs;
+pub mod keys;
+pub mod paging;
+pub mod projects;
+pub mod queue;
+
+pub use context::CoreContext;
+pub use error::{CoreError, CoreResult, ErrorCode};
