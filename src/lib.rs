@@ -1,6 +1,8 @@
 //! Process assembly shared by the CLI and the integration tests: connect, migrate, then run
 //! the API, the workers, or both until a shutdown signal.
 
+pub mod cli;
+
 use std::future::Future;
 use std::net::SocketAddr;
 

@@ -104,6 +104,17 @@ async fn graphql_post(State(state): State<ApiState>, headers: HeaderMap, body: B
             );
         }
     };
+    let missing_query = match &batch {
+        BatchRequest::Single(r) => r.query.trim().is_empty(),
+        BatchRequest::Batch(items) => items.iter().any(|r| r.query.trim().is_empty()),
+    };
+    if missing_query {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "the request has no `query`".into(),
+        );
+    }
     if let BatchRequest::Batch(items) = &batch {
         if items.len() > MAX_BATCH {
             return request_error(
