@@ -90,7 +90,11 @@ impl Application {
             }
         };
         let server =
-            axum::serve(self.listener, router).with_graceful_shutdown(wait_stop(stop_rx.clone()));
+            axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(wait_stop(stop_rx.clone()));
         let server = tokio::spawn(async move { server.await.context("HTTP server failed") });
 
         let workers = if self.mode == Mode::Api {

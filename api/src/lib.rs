@@ -6,6 +6,7 @@ pub mod error;
 pub mod graphql;
 pub mod routes;
 pub mod state;
+pub mod ws;
 
 use orchestrator_core::CoreContext;
 use orchestrator_core::auth::TokenVerifier;
@@ -28,17 +29,24 @@ pub fn build_state(core: CoreContext, mode: ApiMode) -> anyhow::Result<ApiState>
     let introspection = core.config.api.introspection.unwrap_or(default_on);
     let graphiql = core.config.api.graphiql.unwrap_or(default_on);
     let secret = orchestrator_core::keys::jwt_secret(&core.config)?;
-    let verifier = TokenVerifier::hs256(
-        &secret,
-        core.config.auth.jwt_issuer.as_deref(),
-        core.config.auth.jwt_audience.as_deref(),
+    let verifier = TokenVerifier::from_config(&core.config, &secret)?;
+    let limits = core.config.limits;
+    let schema = build_schema(
+        core.clone(),
+        SchemaOptions {
+            introspection,
+            limits,
+        },
     );
-    let schema = build_schema(core.clone(), SchemaOptions { introspection });
     Ok(ApiState {
         core,
         verifier,
         schema,
         graphiql,
+        limiter: std::sync::Arc::new(orchestrator_core::ratelimit::RateLimiter::new(
+            limits.rate_per_second,
+            limits.rate_burst,
+        )),
     })
 }
 

@@ -1,33 +1,56 @@
 //! HTTP routes: `/graphql` (POST; GET serves GraphiQL where enabled), `/graphql/ws`,
-//! `/health` and `/ready`.
+//! `/health` and `/ready`. Every GraphQL request is bounded: body size, batch size, rate per
+//! caller and time.
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{BatchRequest, BatchResponse, Data, ErrorExtensionValues};
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use std::net::SocketAddr;
+
+use async_graphql::http::{GraphiQLSource, WebSocketProtocols};
+use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues};
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State, WebSocketUpgrade};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use orchestrator_core::{CoreContext, ErrorCode};
 use serde_json::json;
 
-use crate::auth::{RequestAuth, from_headers, from_init_payload};
+use crate::auth::from_headers;
 use crate::state::ApiState;
 
-/// Largest request body accepted on `/graphql`.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Largest number of operations in one batched request.
-pub const MAX_BATCH: usize = 10;
+/// The client address, when the server was started with connection info (anonymous callers
+/// are rate-limited by it).
+pub struct PeerAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PeerAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(PeerAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
+fn peer_key(peer: &PeerAddr) -> String {
+    match peer.0 {
+        Some(ip) => format!("ip:{ip}"),
+        None => "ip:unknown".into(),
+    }
+}
 
 /// Builds the router with every route of the API.
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state.clone())
         .merge(probe_router(state.core))
 }
@@ -86,62 +109,89 @@ async fn graphiql(State(state): State<ApiState>) -> Response {
 fn request_error(status: StatusCode, code: ErrorCode, message: String) -> Response {
     (
         status,
-        Json(
-            json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }),
-        ),
+        Json(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] })),
     )
         .into_response()
 }
 
-async fn graphql_post(State(state): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+fn bad_request(message: String) -> Response {
+    request_error(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, message)
+}
+
+async fn graphql_post(
+    State(state): State<ApiState>,
+    peer: PeerAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let limits = state.core.config.limits;
+    let auth = from_headers(&state, &headers).await;
+    let rate_key = auth
+        .rate_key
+        .clone()
+        .unwrap_or_else(|| peer_key(&peer));
+    if !state.limiter.allow(&rate_key) {
+        return request_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many requests; slow down and retry".into(),
+        );
+    }
+    let body = match axum::body::to_bytes(body, limits.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return request_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::BadUserInput,
+                format!("the request body is larger than {} bytes", limits.max_body_bytes),
+            );
+        }
+    };
     let batch: BatchRequest = match serde_json::from_slice(&body) {
         Ok(batch) => batch,
         Err(err) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadUserInput,
-                format!("the body is not a GraphQL request (JSON with a `query`): {err}"),
-            );
+            return bad_request(format!(
+                "the body is not a GraphQL request (JSON with a `query`): {err}"
+            ));
         }
     };
-    let missing_query = match &batch {
-        BatchRequest::Single(r) => r.query.trim().is_empty(),
-        BatchRequest::Batch(items) => items.iter().any(|r| r.query.trim().is_empty()),
+    let requests = match &batch {
+        BatchRequest::Single(r) => vec![r],
+        BatchRequest::Batch(items) => items.iter().collect(),
     };
-    if missing_query {
-        return request_error(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::BadUserInput,
-            "the request has no `query`".into(),
-        );
+    if requests.is_empty() {
+        return bad_request("an empty batch".into());
     }
-    if let BatchRequest::Batch(items) = &batch {
-        if items.len() > MAX_BATCH {
+    if requests.len() > limits.max_batch {
+        return bad_request(format!(
+            "a batch may hold at most {} operations, got {}",
+            limits.max_batch,
+            requests.len()
+        ));
+    }
+    if requests.iter().any(|r| r.query.trim().is_empty()) {
+        return bad_request("the request has no `query`".into());
+    }
+    let execution = state.schema.execute_batch(batch.data(auth));
+    let mut response = match tokio::time::timeout(limits.request_timeout, execution).await {
+        Ok(response) => response,
+        Err(_) => {
             return request_error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadUserInput,
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Internal,
                 format!(
-                    "a batch may hold at most {MAX_BATCH} operations, got {}",
-                    items.len()
+                    "the request took longer than {} s and was stopped",
+                    limits.request_timeout.as_secs()
                 ),
             );
         }
-        if items.is_empty() {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadUserInput,
-                "an empty batch".into(),
-            );
-        }
-    }
-    let auth = from_headers(&state.verifier, &headers);
-    let mut response = state.schema.execute_batch(batch.data(auth)).await;
+    };
     code_request_errors(&mut response);
     Json(response).into_response()
 }
 
-/// Errors raised before any resolver ran (syntax, validation, variable coercion) carry no
-/// code; they are all the client's doing, so they get `BAD_USER_INPUT`.
+/// Errors raised before any resolver ran (syntax, validation, variable coercion, limits)
+/// carry no code; they are all the client's doing, so they get `BAD_USER_INPUT`.
 fn code_request_errors(response: &mut BatchResponse) {
     let responses: Vec<&mut async_graphql::Response> = match response {
         BatchResponse::Single(r) => vec![r],
@@ -162,25 +212,53 @@ fn code_request_errors(response: &mut BatchResponse) {
     }
 }
 
+/// True when a browser page from `origin` may open the socket: it is on the CORS allow-list
+/// or it is the same host the request went to.
+fn origin_allowed(state: &ApiState, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    if state.core.config.api.cors_origins.iter().any(|o| o == origin) {
+        return true;
+    }
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or_default();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
+}
+
 async fn graphql_ws(
     State(state): State<ApiState>,
-    protocol: GraphQLProtocol,
+    peer: PeerAddr,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let schema = state.schema.clone();
-    let verifier = state.verifier.clone();
-    ws.protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            GraphQLWebSocket::new(socket, schema, protocol)
-                .on_connection_init(move |payload| {
-                    let auth: RequestAuth = from_init_payload(&verifier, &payload);
-                    async move {
-                        let mut data = Data::default();
-                        data.insert(auth);
-                        Ok(data)
-                    }
-                })
-                .serve()
-        })
+    let Some(protocol) = headers
+        .get(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').find_map(|p| p.trim().parse::<WebSocketProtocols>().ok()))
+    else {
+        return bad_request(
+            "send Sec-WebSocket-Protocol: graphql-transport-ws (or the older graphql-ws)".into(),
+        );
+    };
+    if !origin_allowed(&state, &headers) {
+        return request_error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "this origin may not open a websocket here".into(),
+        );
+    }
+    if !state.limiter.allow(&peer_key(&peer)) {
+        return request_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            "too many requests; slow down and retry".into(),
+        );
+    }
+    let max_message = state.core.config.limits.max_body_bytes;
+    ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(max_message)
+        .on_upgrade(move |socket| crate::ws::serve(socket, state, protocol))
         .into_response()
 }

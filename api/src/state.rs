@@ -1,7 +1,10 @@
 //! The state every HTTP handler shares.
 
+use std::sync::Arc;
+
 use orchestrator_core::CoreContext;
 use orchestrator_core::auth::TokenVerifier;
+use orchestrator_core::ratelimit::RateLimiter;
 
 use crate::graphql::OrchestratorSchema;
 
@@ -16,4 +19,6 @@ pub struct ApiState {
     pub schema: OrchestratorSchema,
     /// Serve GraphiQL on `GET /graphql`.
     pub graphiql: bool,
+    /// Per-caller request budget.
+    pub limiter: Arc<RateLimiter>,
 }

@@ -1,7 +1,9 @@
 //! Bearer tokens: the claims the product understands, minting (for `orchestrator token`) and
 //! verification into an [`Identity`] that every request carries.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Context;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -70,40 +72,99 @@ pub enum TokenError {
     BadClaims(String),
 }
 
-/// Verifies bearer tokens with the configured key and checks.
+/// RSA public keys for RS256 tokens.
+#[derive(Clone)]
+enum RsaKeys {
+    /// One key from a PEM file; any `kid` is accepted.
+    Single(DecodingKey),
+    /// Keys from a JWKS file, chosen by the token's `kid`.
+    Set(HashMap<String, DecodingKey>),
+}
+
+/// Verifies bearer tokens: HS256 with the configured secret, and RS256 when an RSA public key
+/// (PEM or JWKS) is configured. Each algorithm is pinned to its own key; anything else
+/// (including `alg: none`) is refused.
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: DecodingKey,
-    validation: Validation,
+    hs_key: DecodingKey,
+    hs_validation: Validation,
+    rsa: Option<(RsaKeys, Validation)>,
 }
 
 impl std::fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenVerifier")
-            .field("algorithms", &self.validation.algorithms)
+            .field("rs256", &self.rsa.is_some())
             .finish_non_exhaustive()
     }
+}
+
+fn validation(alg: Algorithm, issuer: Option<&str>, audience: Option<&str>) -> Validation {
+    let mut validation = Validation::new(alg);
+    validation.algorithms = vec![alg];
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    validation.validate_nbf = true;
+    validation.leeway = 5;
+    match audience {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    if let Some(iss) = issuer {
+        validation.set_issuer(&[iss]);
+    }
+    validation
 }
 
 impl TokenVerifier {
     /// An HS256 verifier. `issuer`/`audience`, when given, must match the token's claims.
     pub fn hs256(secret: &Secret, issuer: Option<&str>, audience: Option<&str>) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = 5;
-        match audience {
-            Some(aud) => validation.set_audience(&[aud]),
-            None => validation.validate_aud = false,
-        }
-        if let Some(iss) = issuer {
-            validation.set_issuer(&[iss]);
-        }
         TokenVerifier {
-            key: DecodingKey::from_secret(secret.expose().as_bytes()),
-            validation,
+            hs_key: DecodingKey::from_secret(secret.expose().as_bytes()),
+            hs_validation: validation(Algorithm::HS256, issuer, audience),
+            rsa: None,
         }
+    }
+
+    /// Also accepts RS256 tokens signed by the private half of this PEM public key.
+    pub fn with_rsa_pem(mut self, pem: &[u8], issuer: Option<&str>, audience: Option<&str>) -> anyhow::Result<Self> {
+        let key = DecodingKey::from_rsa_pem(pem).context("not an RSA public key in PEM form")?;
+        self.rsa = Some((RsaKeys::Single(key), validation(Algorithm::RS256, issuer, audience)));
+        Ok(self)
+    }
+
+    /// Also accepts RS256 tokens signed by a key of this JWKS document (chosen by `kid`).
+    pub fn with_jwks(mut self, jwks: &str, issuer: Option<&str>, audience: Option<&str>) -> anyhow::Result<Self> {
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(jwks).context("not a JWKS document")?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let Some(kid) = jwk.common.key_id.clone() else { continue };
+            if let Ok(key) = DecodingKey::from_jwk(jwk) {
+                keys.insert(kid, key);
+            }
+        }
+        anyhow::ensure!(!keys.is_empty(), "the JWKS document has no usable key with a `kid`");
+        self.rsa = Some((RsaKeys::Set(keys), validation(Algorithm::RS256, issuer, audience)));
+        Ok(self)
+    }
+
+    /// Builds the verifier the configuration describes.
+    pub fn from_config(config: &crate::config::Config, secret: &Secret) -> anyhow::Result<Self> {
+        let auth = &config.auth;
+        let (iss, aud) = (auth.jwt_issuer.as_deref(), auth.jwt_audience.as_deref());
+        let mut verifier = TokenVerifier::hs256(secret, iss, aud);
+        if let Some(path) = &auth.jwt_public_key_file {
+            let pem = std::fs::read(path).with_context(|| format!("auth.jwt_public_key_file: cannot read {}", path.display()))?;
+            verifier = verifier
+                .with_rsa_pem(&pem, iss, aud)
+                .with_context(|| format!("auth.jwt_public_key_file: {}", path.display()))?;
+        }
+        if let Some(path) = &auth.jwks_file {
+            let text = std::fs::read_to_string(path).with_context(|| format!("auth.jwks_file: cannot read {}", path.display()))?;
+            verifier = verifier
+                .with_jwks(&text, iss, aud)
+                .with_context(|| format!("auth.jwks_file: {}", path.display()))?;
+        }
+        Ok(verifier)
     }
 
     /// Verifies the token and turns its claims into an [`Identity`].
@@ -111,7 +172,25 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?;
+        let header = jsonwebtoken::decode_header(token)?;
+        let data = match header.alg {
+            Algorithm::HS256 => jsonwebtoken::decode::<Claims>(token, &self.hs_key, &self.hs_validation)?,
+            Algorithm::RS256 => {
+                let Some((keys, validation)) = &self.rsa else {
+                    return Err(TokenError::BadClaims("RS256 tokens are not configured".into()));
+                };
+                let key = match keys {
+                    RsaKeys::Single(key) => key,
+                    RsaKeys::Set(keys) => header
+                        .kid
+                        .as_ref()
+                        .and_then(|kid| keys.get(kid))
+                        .ok_or_else(|| TokenError::BadClaims("unknown or missing kid".into()))?,
+                };
+                jsonwebtoken::decode::<Claims>(token, key, validation)?
+            }
+            other => return Err(TokenError::BadClaims(format!("algorithm {other:?} is not accepted"))),
+        };
         identity_from_claims(data.claims)
     }
 }

@@ -127,6 +127,20 @@ pub const KEYS: &[KeySpec] = &[
         help: "When set, tokens must carry this `aud`.",
     },
     KeySpec {
+        path: "auth.jwt_public_key_file",
+        env: &["ORCH_JWT_PUBLIC_KEY_FILE"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "PEM file with an RSA public key; RS256 tokens signed by its private key are accepted.",
+    },
+    KeySpec {
+        path: "auth.jwks_file",
+        env: &["ORCH_JWKS_FILE"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "JWKS file of RSA public keys (chosen by the token's `kid`); RS256 tokens are accepted.",
+    },
+    KeySpec {
         path: "auth.secret_key",
         env: &["ORCH_SECRET_KEY"],
         kind: KeyKind::Text,
@@ -153,6 +167,90 @@ pub const KEYS: &[KeySpec] = &[
         kind: KeyKind::List,
         default: "(none)",
         help: "Comma-separated origins allowed for browsers and websockets.",
+    },
+    KeySpec {
+        path: "limits.max_depth",
+        env: &["ORCH_LIMIT_DEPTH"],
+        kind: KeyKind::Integer,
+        default: "12",
+        help: "Deepest selection nesting a query may have.",
+    },
+    KeySpec {
+        path: "limits.max_complexity",
+        env: &["ORCH_LIMIT_COMPLEXITY"],
+        kind: KeyKind::Integer,
+        default: "2000",
+        help: "Largest query complexity (one point per field, lists multiply).",
+    },
+    KeySpec {
+        path: "limits.max_aliases",
+        env: &["ORCH_LIMIT_ALIASES"],
+        kind: KeyKind::Integer,
+        default: "30",
+        help: "Most aliases in one query.",
+    },
+    KeySpec {
+        path: "limits.max_directives_per_field",
+        env: &["ORCH_LIMIT_DIRECTIVES"],
+        kind: KeyKind::Integer,
+        default: "4",
+        help: "Most directives on one field.",
+    },
+    KeySpec {
+        path: "limits.max_batch",
+        env: &["ORCH_LIMIT_BATCH"],
+        kind: KeyKind::Integer,
+        default: "10",
+        help: "Most operations in one batched HTTP request.",
+    },
+    KeySpec {
+        path: "limits.max_body_bytes",
+        env: &["ORCH_LIMIT_BODY_BYTES"],
+        kind: KeyKind::Integer,
+        default: "1048576",
+        help: "Largest HTTP request body.",
+    },
+    KeySpec {
+        path: "limits.max_query_bytes",
+        env: &["ORCH_LIMIT_QUERY_BYTES"],
+        kind: KeyKind::Integer,
+        default: "32768",
+        help: "Longest query text.",
+    },
+    KeySpec {
+        path: "limits.request_timeout_secs",
+        env: &["ORCH_REQUEST_TIMEOUT"],
+        kind: KeyKind::Integer,
+        default: "30",
+        help: "Seconds one GraphQL request may take.",
+    },
+    KeySpec {
+        path: "limits.max_subscriptions",
+        env: &["ORCH_LIMIT_SUBSCRIPTIONS"],
+        kind: KeyKind::Integer,
+        default: "100",
+        help: "Most active operations on one websocket.",
+    },
+    KeySpec {
+        path: "limits.ws_init_timeout_secs",
+        env: &["ORCH_WS_INIT_TIMEOUT"],
+        kind: KeyKind::Integer,
+        default: "10",
+        help: "Seconds a websocket has to send `connection_init` (else closed with 4408).",
+    },
+    KeySpec {
+        path: "limits.rate_per_second",
+        env: &["ORCH_RATE_LIMIT_PER_SECOND"],
+        kind: KeyKind::Integer,
+        default: "50",
+        help: "Sustained requests per second per API key, token subject or anonymous client address.",
+    },
+    KeySpec {
+        path: "limits.rate_burst",
+        env: &["ORCH_RATE_LIMIT_BURST"],
+        kind: KeyKind::Integer,
+        default: "200",
+        help: "Requests a caller may make in a burst above the sustained rate.",
     },
     KeySpec {
         path: "queue.prefix",
@@ -203,6 +301,13 @@ pub const KEYS: &[KeySpec] = &[
         default: "<hostname>-<random>",
         help: "Worker name prefix; a random suffix keeps names unique per process.",
     },
+    KeySpec {
+        path: "worker.health_interval_secs",
+        env: &["ORCH_WORKER_HEALTH_INTERVAL_SECS"],
+        kind: KeyKind::Integer,
+        default: "15",
+        help: "Seconds between health probes (`GET /health`) of each registered remote worker.",
+    },
 ];
 
 /// Fully resolved configuration.
@@ -226,6 +331,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// GraphQL surface settings.
     pub api: ApiConfig,
+    /// Limits on requests and connections.
+    pub limits: Limits,
     /// Job queue settings.
     pub queue: QueueConfig,
     /// Worker process settings.
@@ -239,6 +346,10 @@ pub struct AuthConfig {
     pub jwt_secret: Option<Secret>,
     pub jwt_issuer: Option<String>,
     pub jwt_audience: Option<String>,
+    /// RSA public key (PEM) for RS256 tokens.
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// JWKS file for RS256 tokens.
+    pub jwks_file: Option<PathBuf>,
     /// Encryption key for secrets at rest; `None` means "use or generate the one in the data dir".
     pub secret_key: Option<Secret>,
 }
@@ -249,6 +360,29 @@ pub struct ApiConfig {
     pub introspection: Option<bool>,
     pub graphiql: Option<bool>,
     pub cors_origins: Vec<String>,
+}
+
+/// Limits on requests and connections; every input has one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_aliases: usize,
+    pub max_directives_per_field: usize,
+    pub max_batch: usize,
+    pub max_body_bytes: usize,
+    pub max_query_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_subscriptions: usize,
+    pub ws_init_timeout: Duration,
+    pub rate_per_second: u32,
+    pub rate_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        RawLimits::default().resolve().expect("defaults are valid")
+    }
 }
 
 /// Job queue settings.
@@ -266,6 +400,8 @@ pub struct QueueConfig {
 pub struct WorkerConfig {
     pub concurrency: u32,
     pub name: Option<String>,
+    /// Pause between health probes of one remote worker.
+    pub health_interval: Duration,
 }
 
 /// Log output format.
@@ -305,6 +441,45 @@ struct RawConfig {
     queue: RawQueue,
     #[serde(default)]
     worker: RawWorker,
+    #[serde(default)]
+    limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_depth: Option<u32>,
+    max_complexity: Option<u32>,
+    max_aliases: Option<u32>,
+    max_directives_per_field: Option<u32>,
+    max_batch: Option<u32>,
+    max_body_bytes: Option<u32>,
+    max_query_bytes: Option<u32>,
+    request_timeout_secs: Option<u32>,
+    max_subscriptions: Option<u32>,
+    ws_init_timeout_secs: Option<u32>,
+    rate_per_second: Option<u32>,
+    rate_burst: Option<u32>,
+}
+
+impl RawLimits {
+    fn resolve(self) -> Result<Limits, ConfigError> {
+        let get = |key: &str, v: Option<u32>, default: u32| positive(&format!("limits.{key}"), v.unwrap_or(default));
+        Ok(Limits {
+            max_depth: get("max_depth", self.max_depth, 12)? as usize,
+            max_complexity: get("max_complexity", self.max_complexity, 2000)? as usize,
+            max_aliases: get("max_aliases", self.max_aliases, 30)? as usize,
+            max_directives_per_field: get("max_directives_per_field", self.max_directives_per_field, 4)? as usize,
+            max_batch: get("max_batch", self.max_batch, 10)? as usize,
+            max_body_bytes: get("max_body_bytes", self.max_body_bytes, 1024 * 1024)? as usize,
+            max_query_bytes: get("max_query_bytes", self.max_query_bytes, 32 * 1024)? as usize,
+            request_timeout: Duration::from_secs(get("request_timeout_secs", self.request_timeout_secs, 30)?.into()),
+            max_subscriptions: get("max_subscriptions", self.max_subscriptions, 100)? as usize,
+            ws_init_timeout: Duration::from_secs(get("ws_init_timeout_secs", self.ws_init_timeout_secs, 10)?.into()),
+            rate_per_second: get("rate_per_second", self.rate_per_second, 50)?,
+            rate_burst: get("rate_burst", self.rate_burst, 200)?,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -313,6 +488,8 @@ struct RawAuth {
     jwt_secret: Option<String>,
     jwt_issuer: Option<String>,
     jwt_audience: Option<String>,
+    jwt_public_key_file: Option<PathBuf>,
+    jwks_file: Option<PathBuf>,
     secret_key: Option<String>,
 }
 
@@ -339,6 +516,7 @@ struct RawQueue {
 struct RawWorker {
     concurrency: Option<u32>,
     name: Option<String>,
+    health_interval_secs: Option<u64>,
 }
 
 impl Config {
@@ -496,6 +674,8 @@ impl RawConfig {
                 jwt_secret,
                 jwt_issuer: self.auth.jwt_issuer,
                 jwt_audience: self.auth.jwt_audience,
+                jwt_public_key_file: self.auth.jwt_public_key_file,
+                jwks_file: self.auth.jwks_file,
                 secret_key: self.auth.secret_key.map(Secret::new),
             },
             api: ApiConfig {
@@ -504,9 +684,14 @@ impl RawConfig {
                 cors_origins: self.api.cors_origins.unwrap_or_default(),
             },
             queue,
+            limits: self.limits.resolve()?,
             worker: WorkerConfig {
                 concurrency: positive("worker.concurrency", self.worker.concurrency.unwrap_or(16))?,
                 name: self.worker.name,
+                health_interval: Duration::from_secs(positive_u64(
+                    "worker.health_interval_secs",
+                    self.worker.health_interval_secs.unwrap_or(15),
+                )?),
             },
         })
     }
@@ -654,5 +839,20 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}
+
+#[cfg(test)]
+mod readme {
+    /// The README's configuration table lists every key and variable.
+    #[test]
+    fn readme_lists_every_key() {
+        let readme = include_str!("../../README.md");
+        for key in super::KEYS {
+            assert!(readme.contains(&format!("`{}`", key.path)), "README lacks {}", key.path);
+            for var in key.env {
+                assert!(readme.contains(&format!("`{var}`")), "README lacks {var}");
+            }
+        }
     }
 }

@@ -2,9 +2,13 @@
 //! connections, job payloads, the execution engine's domain half and the blueprint engine.
 //! No transport here.
 
+pub mod api_keys;
+pub mod audit;
 pub mod auth;
+pub mod blueprint;
 pub mod config;
 pub mod context;
+pub mod crypto;
 pub mod db;
 pub mod engine;
 pub mod error;
@@ -13,6 +17,7 @@ pub mod keys;
 pub mod paging;
 pub mod projects;
 pub mod queue;
+pub mod ratelimit;
 
 pub use context::CoreContext;
 pub use error::{CoreError, CoreResult, ErrorCode};

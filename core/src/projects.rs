@@ -146,3 +146,11 @@ pub fn role_name(role: Role) -> &'static str {
         Role::Admin => "admin",
     }
 }
+
+/// True when the project exists and the caller holds any role in it.
+pub async fn visible_to(ctx: &CoreContext, who: &Identity, project_id: Uuid) -> bool {
+    match projects::Entity::find_by_id(project_id).one(&ctx.db).await {
+        Ok(Some(project)) => who.role_in(&project.slug).is_some(),
+        _ => false,
+    }
+}

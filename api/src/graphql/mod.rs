@@ -1,7 +1,10 @@
 //! The GraphQL schema: queries and mutations per feature, merged into one root each.
 
+mod access;
+mod audit_trail;
 mod enums;
 mod executions;
+mod limits;
 mod loaders;
 mod projects;
 mod scalars;
@@ -17,13 +20,18 @@ pub use enums::*;
 #[derive(MergedObject, Default)]
 pub struct QueryRoot(
     system::SystemQuery,
+    access::AccessQuery,
     projects::ProjectQuery,
     executions::ExecutionQuery,
 );
 
 /// Every mutation field.
 #[derive(MergedObject, Default)]
-pub struct MutationRoot(projects::ProjectMutation, executions::ExecutionMutation);
+pub struct MutationRoot(
+    projects::ProjectMutation,
+    access::AccessMutation,
+    executions::ExecutionMutation,
+);
 
 /// The product's schema type.
 pub type OrchestratorSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
@@ -33,6 +41,8 @@ pub type OrchestratorSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>
 pub struct SchemaOptions {
     /// Allow `__schema` / `__type` queries (also turns "did you mean" suggestions on).
     pub introspection: bool,
+    /// Request and query-shape limits.
+    pub limits: orchestrator_core::config::Limits,
 }
 
 fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
@@ -51,9 +61,11 @@ pub fn build_schema(core: CoreContext, options: SchemaOptions) -> OrchestratorSc
             tokio::spawn,
         ))
         .data(core)
-        .limit_depth(12)
-        .limit_complexity(2_000)
-        .limit_recursive_depth(32);
+        .limit_depth(options.limits.max_depth)
+        .limit_complexity(options.limits.max_complexity)
+        .limit_recursive_depth(32)
+        .extension(limits::ShapeLimits(options.limits))
+        .extension(audit_trail::AuditTrail);
     if !options.introspection {
         b = b.disable_introspection().disable_suggestions();
     }

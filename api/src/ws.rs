@@ -1,0 +1,187 @@
+//! The GraphQL websocket endpoint (`/graphql/ws`), both subprotocols, hardened: credentials
+//! checked in `connection_init`, a socket that does not initialise in time is closed with
+//! 4408, at most `limits.max_subscriptions` operations run at once on one socket, and a
+//! duplicate operation id is an error instead of silently replacing the running one.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_graphql::Data;
+use async_graphql::http::{WebSocketProtocols, WsMessage};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::auth::from_init_payload;
+use crate::state::ApiState;
+
+/// What the client-message filter decided.
+enum Verdict {
+    Forward(Vec<u8>),
+    /// Answer with this message instead of forwarding.
+    Reply(Message),
+    Drop,
+}
+
+struct Tracker {
+    active: Mutex<HashSet<String>>,
+    initialised: AtomicBool,
+    limit: usize,
+    protocol: WebSocketProtocols,
+}
+
+impl Tracker {
+    fn error_for(&self, id: &str, message: &str) -> Message {
+        let payload = json!([{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }]);
+        let body = match self.protocol {
+            WebSocketProtocols::GraphQLWS => json!({ "type": "error", "id": id, "payload": payload }),
+            WebSocketProtocols::SubscriptionsTransportWS => {
+                json!({ "type": "error", "id": id, "payload": payload[0] })
+            }
+        };
+        Message::Text(body.to_string().into())
+    }
+
+    /// Looks at a client message before the protocol driver sees it.
+    fn inspect(&self, text: &str) -> Verdict {
+        let Ok(value) = serde_json::from_str::<Value>(text) else {
+            return Verdict::Forward(text.as_bytes().to_vec());
+        };
+        let kind = value["type"].as_str().unwrap_or_default();
+        let id = value["id"].as_str().unwrap_or_default().to_string();
+        match kind {
+            "connection_init" => self.initialised.store(true, Ordering::SeqCst),
+            "subscribe" | "start" => {
+                let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+                if active.contains(&id) {
+                    return match self.protocol {
+                        WebSocketProtocols::GraphQLWS => Verdict::Reply(Message::Close(Some(CloseFrame {
+                            code: 4409,
+                            reason: format!("Subscriber for {id} already exists").into(),
+                        }))),
+                        WebSocketProtocols::SubscriptionsTransportWS => {
+                            Verdict::Reply(self.error_for(&id, &format!("an operation with id {id:?} is already running")))
+                        }
+                    };
+                }
+                if active.len() >= self.limit {
+                    return Verdict::Reply(self.error_for(
+                        &id,
+                        &format!("at most {} operations may run at once on one connection", self.limit),
+                    ));
+                }
+                active.insert(id);
+            }
+            "complete" | "stop" => {
+                self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            }
+            _ => {}
+        }
+        if kind.is_empty() {
+            return Verdict::Drop;
+        }
+        Verdict::Forward(text.as_bytes().to_vec())
+    }
+
+    /// Notes operations the server finished.
+    fn observe_outgoing(&self, text: &str) {
+        if let Ok(value) = serde_json::from_str::<Value>(text)
+            && matches!(value["type"].as_str(), Some("complete" | "error"))
+            && let Some(id) = value["id"].as_str()
+        {
+            self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        }
+    }
+}
+
+/// Serves one upgraded socket until either side closes it.
+pub async fn serve(socket: WebSocket, state: ApiState, protocol: WebSocketProtocols) {
+    let limits = state.core.config.limits;
+    let tracker = Arc::new(Tracker {
+        active: Mutex::new(HashSet::new()),
+        initialised: AtomicBool::new(false),
+        limit: limits.max_subscriptions,
+        protocol,
+    });
+    let (mut sink, source) = socket.split();
+    let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Message>();
+
+    let input = {
+        let tracker = tracker.clone();
+        source
+            .take_while(|msg| futures::future::ready(msg.is_ok()))
+            .filter_map(move |msg| {
+                let verdict = match msg {
+                    Ok(Message::Text(text)) => tracker.inspect(text.as_str()),
+                    Ok(Message::Binary(bytes)) => match std::str::from_utf8(&bytes) {
+                        Ok(text) => tracker.inspect(text),
+                        Err(_) => Verdict::Drop,
+                    },
+                    _ => Verdict::Drop,
+                };
+                let forwarded = match verdict {
+                    Verdict::Forward(bytes) => Some(bytes),
+                    Verdict::Reply(message) => {
+                        let _ = reply_tx.send(message);
+                        None
+                    }
+                    Verdict::Drop => None,
+                };
+                futures::future::ready(forwarded)
+            })
+    };
+
+    let init_state = state.clone();
+    let mut driver = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol)
+        .on_connection_init(move |payload| {
+            let state = init_state.clone();
+            async move {
+                let auth = from_init_payload(&state, &payload).await;
+                if auth.refused {
+                    return Err(async_graphql::Error::new("invalid credentials"));
+                }
+                let mut data = Data::default();
+                data.insert(auth);
+                Ok(data)
+            }
+        })
+        .keepalive_timeout(None);
+
+    let init_deadline = tokio::time::sleep(limits.ws_init_timeout);
+    tokio::pin!(init_deadline);
+    loop {
+        tokio::select! {
+            outgoing = driver.next() => match outgoing {
+                Some(WsMessage::Text(text)) => {
+                    tracker.observe_outgoing(&text);
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(WsMessage::Close(code, reason)) => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    break;
+                }
+                None => break,
+            },
+            Some(reply) = reply_rx.recv() => {
+                let closing = matches!(reply, Message::Close(_));
+                if sink.send(reply).await.is_err() || closing {
+                    break;
+                }
+            }
+            _ = &mut init_deadline, if !tracker.initialised.load(Ordering::SeqCst) => {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: 4408,
+                        reason: "Connection initialisation timeout".into(),
+                    })))
+                    .await;
+                break;
+            }
+        }
+    }
+    let _ = sink.close().await;
+}
