@@ -43,6 +43,11 @@ pub struct Model {
     pub sequence: i64,
     /// When the next attempt is due, while `RETRYING`.
     pub next_attempt_at: Option<ChronoDateTimeUtc>,
+    /// The queue job running the current attempt; a re-delivery of that job resumes the
+    /// attempt, any other job for it is a duplicate.
+    pub claimed_by_job: Option<String>,
+    /// The remote worker whose concurrency slot this stage holds, until it gives it back.
+    pub slot_worker_id: Option<Uuid>,
     pub created_at: ChronoDateTimeUtc,
     pub started_at: Option<ChronoDateTimeUtc>,
     pub finished_at: Option<ChronoDateTimeUtc>,

@@ -19,8 +19,15 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary")]
     pub capabilities: Json,
     pub max_concurrent: i32,
+    /// Stages holding one of the `max_concurrent` slots right now, over all worker processes.
+    pub active_stages: i32,
     pub health_status: WorkerHealth,
     pub last_seen_at: Option<ChronoDateTimeUtc>,
+    /// When the health probe last ran.
+    pub health_checked_at: Option<ChronoDateTimeUtc>,
+    /// Why the last probe or call failed, while unhealthy.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub health_message: Option<String>,
     pub token_hash: String,
     /// Increases with every change, so subscribers can drop stale updates.
     pub sequence: i64,

@@ -282,6 +282,8 @@ async fn execution_round_trip(
         duration_ms: None,
         sequence: 2,
         next_attempt_at: Some(created),
+        claimed_by_job: Some("01JDQ5Z4V1Y7N3K8M2P6R9T0WX".to_owned()),
+        slot_worker_id: Some(Uuid::new_v4()),
         created_at: created,
         started_at: Some(created),
         finished_at: None,

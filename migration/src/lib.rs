@@ -14,6 +14,7 @@ pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::{MigrationTrait, async_trait};
 
 mod m20251121_000001_initial_schema;
+mod m20251122_000001_engine_scheduling;
 
 /// Every migration of the orchestrator schema, oldest first.
 #[derive(Debug, Clone, Copy, Default)]
@@ -22,7 +23,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20251121_000001_initial_schema::Migration)]
+        vec![
+            Box::new(m20251121_000001_initial_schema::Migration),
+            Box::new(m20251122_000001_engine_scheduling::Migration),
+        ]
     }
 }
 

@@ -1,438 +1,356 @@
-//! Runs one attempt of one stage: claim it, run its action, record the outcome, and queue
-//! what comes next (the next stage, a retry with backoff, or nothing).
+//! Runs one attempt of one stage: wait for its due time and a running slot, claim it, run its
+//! action (built-in, or remote through the handshake protocol) while watching for a cancel,
+//! record the outcome, and queue what comes next (the next stage, a retry with backoff, a
+//! later try when no remote worker is free, or nothing).
 //!
-//! Every status change is committed before the next job is pushed. A job whose stage has
-//! moved on (another attempt, a terminal status) is a no-op, so re-deliveries are harmless.
+//! Every status change is committed before the next job is pushed. A job whose stage moved on
+//! is a no-op; a second job for an attempt another job claimed is a no-op; a re-delivery of
+//! the claiming job (its process died) resumes the attempt with the same `Idempotency-Key`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, Set,
-};
-use serde_json::json;
+use tokio::sync::watch;
 
 use orchestrator_core::CoreContext;
-use orchestrator_core::engine::action::{ActionError, StageAction, builtin_actions};
-use orchestrator_core::engine::pipeline::{StageSpec, merge_input};
-use orchestrator_core::engine::service::{append_log_in, queue_priority};
+use orchestrator_core::config::Secret;
+use orchestrator_core::engine::action::{ActionError, ActionOutput, StageAction, builtin_actions};
+use orchestrator_core::engine::pipeline::{REMOTE_ACTION, StageSpec};
+use orchestrator_core::events::publish_stage;
 use orchestrator_core::jobs::RunStage;
 use orchestrator_core::queue::PushOptions;
-use orchestrator_entity::{ExecutionStatus, StageStatus, executions, stages};
+use orchestrator_core::remote::RemoteWorkerClient;
+use orchestrator_entity::{Priority, StageStatus, stages};
 
 use crate::backoff::delay_before;
+use crate::priority_gate::{GatePermit, PriorityGate};
+use crate::remote_stage::{CancelSignal, RemoteAttempt, RemoteOutcome};
+use crate::stage_outcome::{self, AfterSuccess};
+use crate::stage_store::{self, Loaded};
 
 /// Time a stage may run when its definition sets no `timeoutMs`.
 const DEFAULT_STAGE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// How often a running stage checks whether its execution was cancelled.
+const CANCEL_POLL: Duration = Duration::from_millis(200);
+/// How many times one attempt waits for a free remote worker before it fails.
+pub const MAX_WAITS: u32 = 60;
 
-/// Runs stages; one per worker process, shared by its concurrent jobs.
+/// How an attempt ended, whatever ran it.
+enum Outcome {
+    Succeeded(ActionOutput),
+    Retry(String),
+    Fail(String),
+    Wait(String),
+    Cancelled,
+}
+
+/// Runs stages; one per worker process, shared by its queue workers.
 pub struct StageRunner {
     core: CoreContext,
     actions: HashMap<&'static str, Arc<dyn StageAction>>,
     worker_name: String,
+    gate: Arc<PriorityGate>,
+    remote: RemoteWorkerClient,
+    token_key: Secret,
+    stopping: watch::Receiver<bool>,
 }
 
-/// What a job should do after the stage was claimed and run.
-enum Outcome {
-    Succeeded(orchestrator_core::engine::action::ActionOutput),
-    Retry(String),
-    Fail(String),
+impl std::fmt::Debug for StageRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageRunner")
+            .field("worker_name", &self.worker_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StageRunner {
-    /// A runner with the built-in actions.
-    pub fn new(core: CoreContext, worker_name: String) -> Self {
+    /// A runner with the built-in actions and `concurrency` running-stage slots. It stops
+    /// starting stages once `stopping` turns true.
+    pub fn new(
+        core: CoreContext,
+        worker_name: String,
+        concurrency: usize,
+        stopping: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
         let actions = builtin_actions()
             .into_iter()
             .map(|a| (a.name(), a))
             .collect();
-        StageRunner {
+        let token_key = orchestrator_core::keys::secret_key(&core.config)?;
+        Ok(StageRunner {
             core,
             actions,
             worker_name,
+            gate: PriorityGate::new(concurrency),
+            remote: RemoteWorkerClient::new(),
+            token_key,
+            stopping,
+        })
+    }
+
+    /// Stops handing out running slots (shutdown): waiting jobs go back to the queue.
+    pub fn close(&self) {
+        self.gate.close();
+    }
+
+    async fn wait_until_due(&self, job: &RunStage) -> anyhow::Result<()> {
+        let Some(due_ms) = job.not_before_ms else {
+            return Ok(());
+        };
+        let wait_ms = due_ms - Utc::now().timestamp_millis();
+        if wait_ms <= 0 {
+            return Ok(());
+        }
+        let mut stopping = self.stopping.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => Ok(()),
+            _ = stopping.wait_for(|s| *s) => anyhow::bail!("shutting down; the job goes back to the queue"),
         }
     }
 
-    /// Runs the job; see the module doc.
+    /// Runs the job; see the module doc. `job_id` is the queue's id of this job, stable
+    /// across re-deliveries; `priority` is the queue it came from.
     #[tracing::instrument(skip_all, fields(stage_id = %job.stage_id, attempt = job.attempt))]
-    pub async fn run(&self, job: RunStage) -> anyhow::Result<()> {
+    pub async fn run(&self, job: RunStage, job_id: &str, priority: Priority) -> anyhow::Result<()> {
+        self.wait_until_due(&job).await?;
+        let Some(permit) = self.gate.acquire(priority.weight() as u8).await else {
+            anyhow::bail!("shutting down; the job goes back to the queue");
+        };
         let db = &self.core.db;
-        let Some(stage) = stages::Entity::find_by_id(job.stage_id)
-            .one(db)
-            .await
-            .context("loading the stage")?
-        else {
+        let claimed =
+            stage_store::claim(db, job.stage_id, job.attempt, job_id, &self.worker_name).await?;
+        let result = match claimed {
+            Some(stage) => {
+                publish_stage(&self.core, stage.id).await;
+                self.run_claimed(&stage, priority, false, job, job_id, permit)
+                    .await
+            }
+            None => self.look_closer(job, job_id, permit).await,
+        };
+        // Whatever the job did is committed by now: tell subscribers.
+        publish_stage(&self.core, job.stage_id).await;
+        result
+    }
+
+    /// A job that could not claim its attempt: stale, duplicate, already done, or its
+    /// execution was cancelled. Does what each case needs, which is mostly nothing.
+    async fn look_closer(
+        &self,
+        job: RunStage,
+        job_id: &str,
+        permit: GatePermit,
+    ) -> anyhow::Result<()> {
+        let db = &self.core.db;
+        let Some(Loaded { stage, execution }) = stage_store::load(db, job.stage_id).await? else {
             tracing::warn!("job for a stage that no longer exists");
             return Ok(());
         };
-        let execution = executions::Entity::find_by_id(stage.execution_id)
-            .one(db)
-            .await
-            .context("loading the execution")?
-            .context("stage without execution")?;
         if stage.attempt != job.attempt {
+            if stage.status == StageStatus::Retrying && stage.attempt == job.attempt + 1 {
+                // Re-delivered after scheduling the retry: the retry's own job may be lost.
+                let next = RunStage {
+                    stage_id: stage.id,
+                    attempt: stage.attempt,
+                    waits: 0,
+                    not_before_ms: stage.next_attempt_at.map(|t| t.timestamp_millis()),
+                };
+                let delay = stage
+                    .next_attempt_at
+                    .and_then(|t| (t - Utc::now()).to_std().ok());
+                self.push(next, execution.priority, delay).await?;
+            }
             tracing::debug!(current = stage.attempt, "stale job: the stage moved on");
             return Ok(());
         }
-        if stage.status == StageStatus::Succeeded {
-            // Re-delivered after the stage finished but before the next stage was queued.
-            return self.requeue_successor(&execution, &stage).await;
-        }
-        if stage.status.is_terminal() {
-            return Ok(());
+        let ours = stage.claimed_by_job.as_deref() == Some(job_id);
+        match stage.status {
+            StageStatus::Succeeded => {
+                return self.requeue_successor(&stage, execution.priority).await;
+            }
+            status if status.is_terminal() => return Ok(()),
+            StageStatus::Handshaking | StageStatus::Running if !ours => {
+                tracing::debug!("duplicate job: another job runs this attempt");
+                return Ok(());
+            }
+            _ => {}
         }
         if execution.status.is_terminal() || execution.cancel_requested {
-            return self.cancel_rest(&execution).await;
+            if ours {
+                if stage.slot_worker_id.is_some() {
+                    // A crashed run of this job was talking to a worker: tell it to stop.
+                    return self
+                        .run_claimed(&stage, execution.priority, true, job, job_id, permit)
+                        .await;
+                }
+                stage_outcome::cancel(db, &stage, job_id, None).await?;
+            }
+            return stage_outcome::settle_cancelled(db, execution.id).await;
         }
+        tracing::debug!(status = ?stage.status, "another job claimed the attempt first");
+        Ok(())
+    }
 
-        let started = Instant::now();
-        self.mark_running(&execution, &stage).await?;
+    /// Runs a claimed attempt to its end. `cancelled` says the execution is known to be
+    /// cancelled already (the attempt then only tells its remote worker to stop).
+    async fn run_claimed(
+        &self,
+        stage: &stages::Model,
+        priority: Priority,
+        cancelled: bool,
+        job: RunStage,
+        job_id: &str,
+        permit: GatePermit,
+    ) -> anyhow::Result<()> {
         let spec: Option<StageSpec> = serde_json::from_value(stage.definition.clone()).ok();
         let timeout = spec
             .as_ref()
             .and_then(|s| s.timeout_ms)
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_STAGE_TIMEOUT);
-        let input = stage.input.clone().unwrap_or_else(|| json!({}));
-        let outcome = match self.actions.get(stage.action.as_str()) {
-            None => Outcome::Fail(format!("no action {:?} in this worker", stage.action)),
-            Some(action) => match tokio::time::timeout(timeout, action.run(input)).await {
+        let started = Instant::now();
+        let cancel: CancelSignal<'_> = Box::pin(self.cancel_watch(stage.execution_id, cancelled));
+        let (outcome, slot) = if stage.action == REMOTE_ACTION {
+            let attempt = RemoteAttempt {
+                core: &self.core,
+                client: &self.remote,
+                token_key: &self.token_key,
+                instance_id: &self.worker_name,
+                stage,
+                job_id,
+                deadline: tokio::time::Instant::now() + timeout,
+            };
+            let result = attempt.run(cancel).await?;
+            let outcome = match result.outcome {
+                RemoteOutcome::Done(output) => Outcome::Succeeded(output),
+                RemoteOutcome::Retry(m) => Outcome::Retry(m),
+                RemoteOutcome::Fail(m) => Outcome::Fail(m),
+                RemoteOutcome::Wait(m) => Outcome::Wait(m),
+                RemoteOutcome::Cancelled => Outcome::Cancelled,
+            };
+            (outcome, result.slot)
+        } else {
+            (self.run_builtin(stage, timeout, cancel).await, None)
+        };
+        let elapsed_ms = started.elapsed().as_millis() as i64;
+        let db = &self.core.db;
+        match outcome {
+            Outcome::Succeeded(output) => {
+                match stage_outcome::succeed(db, stage, job_id, slot, output, elapsed_ms).await? {
+                    AfterSuccess::Next(next_id) => {
+                        // Published before the next stage can start, so changes arrive in order.
+                        publish_stage(&self.core, stage.id).await;
+                        self.push(RunStage::first(next_id, 1), priority, None)
+                            .await?;
+                        permit.hand_off(priority.weight() as u8);
+                    }
+                    AfterSuccess::Finished | AfterSuccess::Cancelled | AfterSuccess::Lost => {}
+                }
+                Ok(())
+            }
+            Outcome::Retry(message) if stage.attempt < stage.max_attempts => {
+                let backoff = spec.and_then(|s| s.backoff).unwrap_or_default();
+                let delay = delay_before(&backoff, stage.attempt + 1);
+                if stage_outcome::schedule_retry(db, stage, job_id, slot, &message, delay).await? {
+                    publish_stage(&self.core, stage.id).await;
+                    let next = RunStage {
+                        stage_id: stage.id,
+                        attempt: stage.attempt + 1,
+                        waits: 0,
+                        not_before_ms: Some(due_in(delay)),
+                    };
+                    self.push(next, priority, Some(delay)).await?;
+                }
+                Ok(())
+            }
+            Outcome::Retry(message) | Outcome::Fail(message) => {
+                stage_outcome::fail(db, stage, job_id, slot, &message, elapsed_ms).await
+            }
+            Outcome::Wait(reason) if job.waits + 1 >= MAX_WAITS => {
+                let message = format!("no worker took the stage after {MAX_WAITS} tries: {reason}");
+                stage_outcome::fail(db, stage, job_id, slot, &message, elapsed_ms).await
+            }
+            Outcome::Wait(reason) => {
+                if stage_store::release_to_wait(db, stage, job_id, &reason).await? {
+                    let backoff = spec.and_then(|s| s.backoff).unwrap_or_default();
+                    let delay = delay_before(&backoff, job.waits as i32 + 2);
+                    let next = RunStage {
+                        stage_id: stage.id,
+                        attempt: stage.attempt,
+                        waits: job.waits + 1,
+                        not_before_ms: Some(due_in(delay)),
+                    };
+                    self.push(next, priority, Some(delay)).await?;
+                }
+                Ok(())
+            }
+            Outcome::Cancelled => stage_outcome::cancel(db, stage, job_id, slot).await,
+        }
+    }
+
+    async fn run_builtin(
+        &self,
+        stage: &stages::Model,
+        timeout: Duration,
+        cancel: CancelSignal<'_>,
+    ) -> Outcome {
+        let Some(action) = self.actions.get(stage.action.as_str()) else {
+            return Outcome::Fail(format!("no action {:?} in this worker", stage.action));
+        };
+        let input = stage_store::input_of(stage);
+        tokio::select! {
+            ran = tokio::time::timeout(timeout, action.run(input)) => match ran {
                 Ok(Ok(output)) => Outcome::Succeeded(output),
                 Ok(Err(ActionError::Permanent(msg))) => Outcome::Fail(msg),
                 Ok(Err(ActionError::Retryable(msg))) => Outcome::Retry(msg),
                 Err(_) => Outcome::Retry(format!("timed out after {} ms", timeout.as_millis())),
             },
-        };
-        let elapsed_ms = started.elapsed().as_millis() as i64;
-        match outcome {
-            Outcome::Succeeded(output) => self.succeed(execution, stage, output, elapsed_ms).await,
-            Outcome::Retry(msg) if stage.attempt < stage.max_attempts => {
-                self.retry(execution, stage, spec, msg).await
-            }
-            Outcome::Retry(msg) | Outcome::Fail(msg) => {
-                self.fail(execution, stage, msg, elapsed_ms).await
-            }
+            _ = cancel => Outcome::Cancelled,
         }
     }
 
-    async fn mark_running(
-        &self,
-        execution: &executions::Model,
-        stage: &stages::Model,
-    ) -> anyhow::Result<()> {
-        let now = Utc::now();
-        let txn = orchestrator_core::db::begin_write(&self.core.db).await?;
-        let mut s: stages::ActiveModel = stage.clone().into();
-        s.status = Set(StageStatus::Running);
-        s.started_at = Set(Some(stage.started_at.unwrap_or(now)));
-        s.sequence = Set(stage.sequence + 1);
-        s.updated_at = Set(now);
-        s.update(&txn).await?;
-        if execution.status == ExecutionStatus::Queued {
-            let mut e: executions::ActiveModel = execution.clone().into();
-            e.status = Set(ExecutionStatus::Running);
-            e.started_at = Set(Some(now));
-            e.sequence = Set(execution.sequence + 1);
-            e.updated_at = Set(now);
-            e.update(&txn).await?;
+    /// Resolves once the execution is asked to stop. Checks right away when the job already
+    /// knows, otherwise every [`CANCEL_POLL`], so short stages never query for it.
+    async fn cancel_watch(&self, execution_id: uuid::Uuid, known: bool) {
+        if known {
+            return;
         }
-        let msg = format!(
-            "stage {} started (attempt {}/{}) on {}",
-            stage.name, stage.attempt, stage.max_attempts, self.worker_name
-        );
-        append_log_in(
-            &txn,
-            stage.project_id,
-            stage.execution_id,
-            Some(stage.id),
-            "INFO",
-            &msg,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
-    async fn next_stage<C: ConnectionTrait>(
-        conn: &C,
-        stage: &stages::Model,
-    ) -> anyhow::Result<Option<stages::Model>> {
-        Ok(stages::Entity::find()
-            .filter(stages::Column::ExecutionId.eq(stage.execution_id))
-            .filter(stages::Column::Position.gt(stage.position))
-            .order_by_asc(stages::Column::Position)
-            .one(conn)
-            .await?)
-    }
-
-    async fn succeed(
-        &self,
-        execution: executions::Model,
-        stage: stages::Model,
-        output: orchestrator_core::engine::action::ActionOutput,
-        elapsed_ms: i64,
-    ) -> anyhow::Result<()> {
-        let now = Utc::now();
-        let txn = orchestrator_core::db::begin_write(&self.core.db).await?;
-        // Re-read inside the write lock: a cancel may have landed while the action ran.
-        let execution = reload_execution(&txn, execution.id).await?;
-        let mut s: stages::ActiveModel = stage.clone().into();
-        s.status = Set(StageStatus::Succeeded);
-        s.output = Set(Some(output.output.clone()));
-        s.error = Set(None);
-        s.tokens_used = Set(output.tokens_used);
-        s.cost_usd = Set(output.cost_usd);
-        s.duration_ms = Set(Some(elapsed_ms));
-        s.finished_at = Set(Some(now));
-        s.sequence = Set(stage.sequence + 2);
-        s.updated_at = Set(now);
-        s.update(&txn).await?;
-
-        let mut e: executions::ActiveModel = execution.clone().into();
-        e.stages_completed = Set(execution.stages_completed + 1);
-        e.tokens_used = Set(execution.tokens_used + output.tokens_used);
-        e.cost_usd = Set(execution.cost_usd + output.cost_usd);
-        e.sequence = Set(execution.sequence + 1);
-        e.updated_at = Set(now);
-        append_log_in(
-            &txn,
-            stage.project_id,
-            stage.execution_id,
-            Some(stage.id),
-            "INFO",
-            &format!("stage {} succeeded in {elapsed_ms} ms", stage.name),
-        )
-        .await?;
-
-        let next = Self::next_stage(&txn, &stage).await?;
-        let mut push = None;
-        match next {
-            Some(next) if !execution.cancel_requested => {
-                let spec: Option<StageSpec> = serde_json::from_value(next.definition.clone()).ok();
-                let mut n: stages::ActiveModel = next.clone().into();
-                n.input = Set(Some(merge_input(
-                    &output.output,
-                    spec.as_ref().and_then(|s| s.input.as_ref()),
-                )));
-                n.attempt = Set(1);
-                n.sequence = Set(next.sequence + 1);
-                n.updated_at = Set(now);
-                n.update(&txn).await?;
-                push = Some(next.id);
-            }
-            Some(_) => {
-                finish_execution(&txn, &mut e, ExecutionStatus::Cancelled, None, now);
-                skip_pending(&txn, &execution, StageStatus::Cancelled).await?;
-            }
-            None => {
-                e.output = Set(Some(output.output));
-                finish_execution(&txn, &mut e, ExecutionStatus::Succeeded, None, now);
-                append_log_in(
-                    &txn,
-                    stage.project_id,
-                    stage.execution_id,
-                    None,
-                    "INFO",
-                    "execution succeeded",
-                )
-                .await?;
+        loop {
+            tokio::time::sleep(CANCEL_POLL).await;
+            if stage_store::cancel_requested(&self.core.db, execution_id).await {
+                return;
             }
         }
-        e.update(&txn).await?;
-        txn.commit().await?;
-        if let Some(next_id) = push {
-            self.push_stage(next_id, 1, &execution, None).await?;
-        }
-        Ok(())
     }
 
-    async fn retry(
-        &self,
-        execution: executions::Model,
-        stage: stages::Model,
-        spec: Option<StageSpec>,
-        message: String,
-    ) -> anyhow::Result<()> {
-        let now = Utc::now();
-        let next_attempt = stage.attempt + 1;
-        let backoff = spec.and_then(|s| s.backoff).unwrap_or_default();
-        let delay = delay_before(&backoff, next_attempt);
-        let txn = orchestrator_core::db::begin_write(&self.core.db).await?;
-        let mut s: stages::ActiveModel = stage.clone().into();
-        s.status = Set(StageStatus::Retrying);
-        s.attempt = Set(next_attempt);
-        s.error = Set(Some(message.clone()));
-        s.next_attempt_at = Set(Some(now + chrono::Duration::from_std(delay)?));
-        s.sequence = Set(stage.sequence + 1);
-        s.updated_at = Set(now);
-        s.update(&txn).await?;
-        append_log_in(
-            &txn,
-            stage.project_id,
-            stage.execution_id,
-            Some(stage.id),
-            "WARN",
-            &format!(
-                "stage {} attempt {} failed: {message}; retrying in {} ms",
-                stage.name,
-                stage.attempt,
-                delay.as_millis()
-            ),
-        )
-        .await?;
-        txn.commit().await?;
-        self.push_stage(stage.id, next_attempt, &execution, Some(delay))
-            .await
-    }
-
-    async fn fail(
-        &self,
-        execution: executions::Model,
-        stage: stages::Model,
-        message: String,
-        elapsed_ms: i64,
-    ) -> anyhow::Result<()> {
-        let now = Utc::now();
-        let txn = orchestrator_core::db::begin_write(&self.core.db).await?;
-        let execution = reload_execution(&txn, execution.id).await?;
-        let mut s: stages::ActiveModel = stage.clone().into();
-        s.status = Set(StageStatus::Failed);
-        s.error = Set(Some(message.clone()));
-        s.duration_ms = Set(Some(elapsed_ms));
-        s.finished_at = Set(Some(now));
-        s.sequence = Set(stage.sequence + 1);
-        s.updated_at = Set(now);
-        s.update(&txn).await?;
-        skip_pending(&txn, &execution, StageStatus::Skipped).await?;
-        let mut e: executions::ActiveModel = execution.clone().into();
-        let error = format!("stage {} failed: {message}", stage.name);
-        finish_execution(
-            &txn,
-            &mut e,
-            ExecutionStatus::Failed,
-            Some(error.clone()),
-            now,
-        );
-        e.sequence = Set(execution.sequence + 1);
-        e.update(&txn).await?;
-        append_log_in(
-            &txn,
-            stage.project_id,
-            stage.execution_id,
-            Some(stage.id),
-            "ERROR",
-            &error,
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
-    async fn cancel_rest(&self, execution: &executions::Model) -> anyhow::Result<()> {
-        let now = Utc::now();
-        let txn = orchestrator_core::db::begin_write(&self.core.db).await?;
-        let execution = reload_execution(&txn, execution.id).await?;
-        skip_pending(&txn, &execution, StageStatus::Cancelled).await?;
-        if !execution.status.is_terminal() {
-            let mut e: executions::ActiveModel = execution.clone().into();
-            finish_execution(&txn, &mut e, ExecutionStatus::Cancelled, None, now);
-            e.sequence = Set(execution.sequence + 1);
-            e.update(&txn).await?;
-        }
-        txn.commit().await?;
-        Ok(())
-    }
-
+    /// A re-delivered job of a stage that succeeded: its successor may not have been queued
+    /// before the process stopped. Queueing it twice is harmless (one job claims it).
     async fn requeue_successor(
         &self,
-        execution: &executions::Model,
         stage: &stages::Model,
+        priority: Priority,
     ) -> anyhow::Result<()> {
-        if let Some(next) = Self::next_stage(&self.core.db, stage).await?
-            && next.status == StageStatus::Pending
-            && next.attempt == 1
-            && !execution.status.is_terminal()
-        {
-            self.push_stage(next.id, 1, execution, None).await?;
+        if let Some(next_id) = stage_store::unclaimed_successor(&self.core.db, stage).await? {
+            self.push(RunStage::first(next_id, 1), priority, None)
+                .await?;
         }
         Ok(())
     }
 
-    async fn push_stage(
+    async fn push(
         &self,
-        stage_id: uuid::Uuid,
-        attempt: i32,
-        execution: &executions::Model,
+        job: RunStage,
+        priority: Priority,
         delay: Option<Duration>,
     ) -> anyhow::Result<()> {
         self.core
             .queue
-            .push(
-                RunStage { stage_id, attempt },
-                PushOptions {
-                    priority: queue_priority(execution.priority),
-                    delay,
-                },
-            )
+            .push(job, PushOptions { priority, delay })
             .await
     }
 }
 
-async fn reload_execution(
-    txn: &DatabaseTransaction,
-    id: uuid::Uuid,
-) -> anyhow::Result<executions::Model> {
-    executions::Entity::find_by_id(id)
-        .one(txn)
-        .await?
-        .context("execution vanished")
-}
-
-fn finish_execution(
-    _txn: &DatabaseTransaction,
-    e: &mut executions::ActiveModel,
-    status: ExecutionStatus,
-    error: Option<String>,
-    now: chrono::DateTime<Utc>,
-) {
-    let started = match &e.started_at {
-        sea_orm::ActiveValue::Set(Some(t)) | sea_orm::ActiveValue::Unchanged(Some(t)) => Some(*t),
-        _ => None,
-    };
-    e.status = Set(status);
-    e.error = Set(error);
-    e.finished_at = Set(Some(now));
-    e.duration_ms = Set(started.map(|t| (now - t).num_milliseconds()));
-    e.updated_at = Set(now);
-}
-
-/// Moves every not-yet-started stage of the execution to `status`.
-async fn skip_pending(
-    txn: &DatabaseTransaction,
-    execution: &executions::Model,
-    status: StageStatus,
-) -> anyhow::Result<()> {
-    stages::Entity::update_many()
-        .col_expr(
-            stages::Column::Status,
-            sea_orm::sea_query::Expr::value(status),
-        )
-        .col_expr(
-            stages::Column::UpdatedAt,
-            sea_orm::sea_query::Expr::value(Utc::now()),
-        )
-        .filter(stages::Column::ExecutionId.eq(execution.id))
-        .filter(stages::Column::Status.is_in([StageStatus::Pending, StageStatus::Retrying]))
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
-/// Runs one job with a fresh runner (for tests and tools).
-pub async fn run_stage(core: CoreContext, job: RunStage) -> anyhow::Result<()> {
-    StageRunner::new(core, "inline".into()).run(job).await
+fn due_in(delay: Duration) -> i64 {
+    Utc::now().timestamp_millis() + delay.as_millis() as i64
 }

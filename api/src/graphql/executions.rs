@@ -1,66 +1,32 @@
-//! Executions: `pipelines`, `executions`, `execution(id)`, `startExecution`.
+//! Executions: `executions`, `execution(id)` (stages, handshake packets, logs, metrics),
+//! `startExecution`, `cancelExecution`, `retryExecution`. A page of executions loads the
+//! stages and packets it shows with one query each, whatever its size; a single execution
+//! loads them through DataLoaders.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ID, InputObject, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use orchestrator_core::CoreContext;
-use orchestrator_core::engine::pipeline::{PipelineSpec, builtin_pipelines};
+use orchestrator_core::engine::control;
 use orchestrator_core::engine::service::{self, StartExecution};
 use orchestrator_core::paging::PageRequest;
-use orchestrator_entity::{executions, logs, stages};
+use orchestrator_entity::{executions, handshakes, logs, stages};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::enums::{ExecutionStatus, Priority, StageStatus};
+use super::enums::{ExecutionStatus, Priority};
 use super::loaders::StagesByExecution;
 use super::projects::parse_id;
 use super::scalars::{CountedConnection, connection};
+use super::stages::Stage;
 use crate::auth::caller;
 use crate::error::{GqlResult, IntoGql};
 
 /// Largest page of log lines.
 const MAX_LOG_PAGE: i32 = 1000;
-
-/// One stage of a pipeline definition.
-#[derive(SimpleObject)]
-pub struct PipelineStage {
-    pub name: String,
-    pub action: String,
-    pub capability: Option<String>,
-    pub input: Option<Json<Value>>,
-    pub timeout_ms: Option<u64>,
-    pub max_attempts: Option<u32>,
-}
-
-/// A pipeline: a name and ordered stages.
-#[derive(SimpleObject)]
-pub struct Pipeline {
-    pub name: String,
-    /// Defined in code and present in every project.
-    pub builtin: bool,
-    pub stages: Vec<PipelineStage>,
-}
-
-impl Pipeline {
-    fn from_spec(spec: PipelineSpec, builtin: bool) -> Self {
-        Pipeline {
-            name: spec.name,
-            builtin,
-            stages: spec
-                .stages
-                .into_iter()
-                .map(|s| PipelineStage {
-                    name: s.name,
-                    action: s.action,
-                    capability: s.capability,
-                    input: s.input.map(Json),
-                    timeout_ms: s.timeout_ms,
-                    max_attempts: s.max_attempts,
-                })
-                .collect(),
-        }
-    }
-}
 
 /// Completed and total stages.
 #[derive(SimpleObject)]
@@ -69,12 +35,68 @@ pub struct Progress {
     pub total: i32,
 }
 
-/// Usage and time of an execution or stage.
+/// Usage, time and attempts of an execution (summed over its stages) or of one stage.
 #[derive(SimpleObject)]
 pub struct Metrics {
     pub tokens_used: i64,
     pub cost_usd: f64,
     pub duration_ms: Option<i64>,
+    /// Attempts made so far.
+    pub attempts: i32,
+}
+
+pub(super) fn loader_error(e: impl std::fmt::Display) -> async_graphql::Error {
+    crate::error::internal(&anyhow::anyhow!("{e}"))
+}
+
+/// Children a list resolver loaded for all its rows at once.
+#[derive(Clone, Default)]
+pub struct Preloaded {
+    stages: Option<Arc<HashMap<Uuid, Vec<stages::Model>>>>,
+    handshakes: Option<Arc<HashMap<Uuid, Vec<handshakes::Model>>>>,
+}
+
+impl Preloaded {
+    /// Loads, for all `execution_ids`, the stages and packets the query selects below
+    /// `edges.node`: one query each.
+    async fn for_page(ctx: &Context<'_>, execution_ids: &[Uuid]) -> GqlResult<Preloaded> {
+        let node = ctx.look_ahead().field("edges").field("node");
+        let wants_stages = node.field("stages").exists() || node.field("metrics").exists();
+        let wants_packets = node.field("stages").field("handshakes").exists();
+        let mut preloaded = Preloaded::default();
+        if !wants_stages {
+            return Ok(preloaded);
+        }
+        let core = ctx.data::<CoreContext>()?;
+        let rows = service::stages_of(core, execution_ids).await.gql()?;
+        if wants_packets {
+            let ids: Vec<Uuid> = rows.iter().map(|s| s.id).collect();
+            let mut packets: HashMap<Uuid, Vec<handshakes::Model>> = HashMap::new();
+            for p in service::handshakes_of(core, &ids).await.gql()? {
+                packets.entry(p.stage_id).or_default().push(p);
+            }
+            preloaded.handshakes = Some(Arc::new(packets));
+        }
+        let mut stages: HashMap<Uuid, Vec<stages::Model>> =
+            execution_ids.iter().map(|id| (*id, Vec::new())).collect();
+        for row in rows {
+            stages.entry(row.execution_id).or_default().push(row);
+        }
+        preloaded.stages = Some(Arc::new(stages));
+        Ok(preloaded)
+    }
+}
+
+async fn stages_of(ctx: &Context<'_>, execution: &Execution) -> GqlResult<Vec<stages::Model>> {
+    if let Some(stages) = &execution.preloaded.stages {
+        return Ok(stages.get(&execution.row.id).cloned().unwrap_or_default());
+    }
+    let loader = ctx.data::<DataLoader<StagesByExecution>>()?;
+    Ok(loader
+        .load_one(execution.row.id)
+        .await
+        .map_err(loader_error)?
+        .unwrap_or_default())
 }
 
 /// A run of a pipeline.
@@ -91,12 +113,16 @@ pub struct Execution {
     /// Why the execution failed.
     pub error: Option<String>,
     pub progress: Progress,
-    pub metrics: Metrics,
+    /// A cancel was asked for; running stages are being stopped.
+    pub cancel_requested: bool,
+    pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     #[graphql(skip)]
-    pub uuid: Uuid,
+    pub row: executions::Model,
+    #[graphql(skip)]
+    pub preloaded: Preloaded,
 }
 
 impl From<executions::Model> for Execution {
@@ -104,25 +130,23 @@ impl From<executions::Model> for Execution {
         Execution {
             id: ID(m.id.to_string()),
             project_id: ID(m.project_id.to_string()),
-            pipeline: m.pipeline,
+            pipeline: m.pipeline.clone(),
             status: m.status.into(),
             priority: m.priority.into(),
-            input: Json(m.input),
-            output: m.output.map(Json),
-            error: m.error,
+            input: Json(m.input.clone()),
+            output: m.output.clone().map(Json),
+            error: m.error.clone(),
             progress: Progress {
                 completed: m.stages_completed,
                 total: m.stages_total,
             },
-            metrics: Metrics {
-                tokens_used: m.tokens_used,
-                cost_usd: m.cost_usd,
-                duration_ms: m.duration_ms,
-            },
+            cancel_requested: m.cancel_requested,
+            created_by: m.created_by.clone(),
             created_at: m.created_at,
             started_at: m.started_at,
             finished_at: m.finished_at,
-            uuid: m.id,
+            row: m,
+            preloaded: Preloaded::default(),
         }
     }
 }
@@ -132,8 +156,10 @@ impl From<executions::Model> for Execution {
 pub struct LogLine {
     /// Increasing; pass the last one seen as `after` to continue.
     pub id: i64,
+    /// `INFO`, `WARN` or `ERROR`.
     pub level: String,
     pub message: String,
+    /// The stage the line is about, if any.
     pub stage_id: Option<ID>,
     pub created_at: DateTime<Utc>,
 }
@@ -154,13 +180,30 @@ impl From<logs::Model> for LogLine {
 impl Execution {
     /// The stages, in order.
     async fn stages(&self, ctx: &Context<'_>) -> GqlResult<Vec<Stage>> {
-        let loader = ctx.data::<DataLoader<StagesByExecution>>()?;
-        let rows = loader
-            .load_one(self.uuid)
-            .await
-            .map_err(|e| crate::error::internal(&anyhow::anyhow!("{e}")))?
-            .unwrap_or_default();
-        Ok(rows.into_iter().map(Into::into).collect())
+        let rows = stages_of(ctx, self).await?;
+        let packets = self.preloaded.handshakes.clone();
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut stage = Stage::from(row);
+                if let Some(packets) = &packets {
+                    stage.preloaded_handshakes =
+                        Some(packets.get(&stage.uuid).cloned().unwrap_or_default());
+                }
+                stage
+            })
+            .collect())
+    }
+
+    /// Tokens, cost and time summed over the stages; attempts over all stages.
+    async fn metrics(&self, ctx: &Context<'_>) -> GqlResult<Metrics> {
+        let attempts = stages_of(ctx, self).await?.iter().map(|s| s.attempt).sum();
+        Ok(Metrics {
+            tokens_used: self.row.tokens_used,
+            cost_usd: self.row.cost_usd,
+            duration_ms: self.row.duration_ms,
+            attempts,
+        })
     }
 
     /// Log lines after the line with id `after`, oldest first.
@@ -178,54 +221,10 @@ impl Execution {
             .gql();
         }
         let core = ctx.data::<CoreContext>()?;
-        let rows = service::logs_of(core, self.uuid, after, first as u64)
+        let rows = service::logs_of(core, self.row.id, after, first as u64)
             .await
             .gql()?;
         Ok(rows.into_iter().map(Into::into).collect())
-    }
-}
-
-/// One stage of an execution.
-#[derive(SimpleObject)]
-pub struct Stage {
-    pub id: ID,
-    pub name: String,
-    pub position: i32,
-    pub action: String,
-    pub capability: Option<String>,
-    pub status: StageStatus,
-    pub attempt: i32,
-    pub max_attempts: i32,
-    pub input: Option<Json<Value>>,
-    pub output: Option<Json<Value>>,
-    pub error: Option<String>,
-    pub metrics: Metrics,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-impl From<stages::Model> for Stage {
-    fn from(m: stages::Model) -> Self {
-        Stage {
-            id: ID(m.id.to_string()),
-            name: m.name,
-            position: m.position,
-            action: m.action,
-            capability: m.capability,
-            status: m.status.into(),
-            attempt: m.attempt,
-            max_attempts: m.max_attempts,
-            input: m.input.map(Json),
-            output: m.output.map(Json),
-            error: m.error,
-            metrics: Metrics {
-                tokens_used: m.tokens_used,
-                cost_usd: m.cost_usd,
-                duration_ms: m.duration_ms,
-            },
-            started_at: m.started_at,
-            finished_at: m.finished_at,
-        }
     }
 }
 
@@ -234,15 +233,6 @@ pub struct ExecutionQuery;
 
 #[Object]
 impl ExecutionQuery {
-    /// Pipelines available to every project.
-    async fn pipelines(&self, ctx: &Context<'_>) -> GqlResult<Vec<Pipeline>> {
-        caller(ctx)?;
-        Ok(builtin_pipelines()
-            .into_iter()
-            .map(|p| Pipeline::from_spec(p, true))
-            .collect())
-    }
-
     /// Executions of a project, newest first.
     async fn executions(
         &self,
@@ -259,7 +249,12 @@ impl ExecutionQuery {
         let rows = service::list_executions(core, who, project_id, status.map(Into::into), page)
             .await
             .gql()?;
-        Ok(connection(rows, Execution::from))
+        let ids: Vec<Uuid> = rows.items.iter().map(|(_, row)| row.id).collect();
+        let preloaded = Preloaded::for_page(ctx, &ids).await?;
+        Ok(connection(rows, |row| Execution {
+            preloaded: preloaded.clone(),
+            ..Execution::from(row)
+        }))
     }
 
     /// One execution with its stages and logs.
@@ -275,10 +270,11 @@ impl ExecutionQuery {
 #[derive(InputObject)]
 pub struct StartExecutionInput {
     pub project_id: ID,
-    /// Pipeline name.
+    /// Pipeline name (a builtin or one of the project's).
     pub pipeline: String,
     /// JSON object given to the first stage.
     pub input: Option<Json<Value>>,
+    /// With the workers busy, more urgent executions start their stages first.
     #[graphql(default_with = "Priority::Normal")]
     pub priority: Priority,
 }
@@ -313,5 +309,24 @@ impl ExecutionMutation {
         .await
         .gql()?;
         Ok(row.into())
+    }
+
+    /// Cancels an execution: no new stage starts, waiting stages are `CANCELLED` at once, a
+    /// running remote stage's worker is told (`POST /api/cancel`), and the execution ends
+    /// `CANCELLED`.
+    async fn cancel_execution(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Execution> {
+        let who = caller(ctx)?;
+        let core = ctx.data::<CoreContext>()?;
+        let id = parse_id(&id, "execution")?;
+        Ok(control::cancel_execution(core, who, id).await.gql()?.into())
+    }
+
+    /// Re-runs a failed execution from its failed stage, keeping the results of the stages
+    /// that succeeded.
+    async fn retry_execution(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Execution> {
+        let who = caller(ctx)?;
+        let core = ctx.data::<CoreContext>()?;
+        let id = parse_id(&id, "execution")?;
+        Ok(control::retry_execution(core, who, id).await.gql()?.into())
     }
 }

@@ -8,6 +8,8 @@ use crate::error::{CoreError, CoreResult};
 
 /// Default attempts of a stage when its definition does not say.
 pub const DEFAULT_STAGE_ATTEMPTS: u32 = 3;
+/// The action of stages that a registered remote worker runs.
+pub const REMOTE_ACTION: &str = "remote";
 
 /// Retry delays between attempts of a stage.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,34 +107,123 @@ pub fn merge_input(base: &Value, overlay: Option<&Value>) -> Value {
     }
 }
 
-/// Checks the shape of a stage list (names unique, actions known, capabilities present).
-pub fn validate(spec: &PipelineSpec, known_action: impl Fn(&str) -> bool) -> CoreResult<()> {
-    if spec.stages.is_empty() {
+/// Most stages one pipeline may have.
+pub const MAX_STAGES: usize = 50;
+/// Most attempts one stage may have.
+pub const MAX_STAGE_ATTEMPTS: u32 = 20;
+/// Longest stage timeout (a day).
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// Longest delay between attempts (an hour).
+pub const MAX_BACKOFF_MS: u64 = 3_600_000;
+/// Largest static stage input, serialized.
+pub const MAX_STATIC_INPUT_BYTES: usize = 64 * 1024;
+
+/// True for names of pipelines, stages and capabilities: 1-64 letters, digits, `-`, `_`, `.`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Checks a pipeline: its name, and stages with unique names, known actions, a capability on
+/// remote stages only, and bounded timeouts, attempts, backoff and static input. `field` is
+/// the input path errors start with (`input`, `input.definition`); `known_action` says which
+/// built-in actions exist.
+pub fn validate(
+    spec: &PipelineSpec,
+    field: &str,
+    known_action: impl Fn(&str) -> bool,
+) -> CoreResult<()> {
+    if !is_valid_name(&spec.name) {
         return Err(CoreError::bad_input(
-            "input.stages",
-            "a pipeline needs at least one stage",
+            format!("{field}.name"),
+            "must be 1-64 letters, digits, '-', '_' or '.'",
+        ));
+    }
+    if spec.stages.is_empty() || spec.stages.len() > MAX_STAGES {
+        return Err(CoreError::bad_input(
+            format!("{field}.stages"),
+            format!("a pipeline needs 1 to {MAX_STAGES} stages"),
         ));
     }
     let mut seen = std::collections::HashSet::new();
     for (i, s) in spec.stages.iter().enumerate() {
-        let field = format!("input.stages[{i}]");
+        let at = |part: &str| format!("{field}.stages[{i}].{part}");
+        if !is_valid_name(&s.name) {
+            return Err(CoreError::bad_input(
+                at("name"),
+                "must be 1-64 letters, digits, '-', '_' or '.'",
+            ));
+        }
         if !seen.insert(s.name.as_str()) {
             return Err(CoreError::bad_input(
-                format!("{field}.name"),
+                at("name"),
                 format!("duplicate stage name {:?}", s.name),
             ));
         }
-        if s.action == "remote" {
-            if s.capability.as_deref().is_none_or(str::is_empty) {
-                return Err(CoreError::bad_input(
-                    format!("{field}.capability"),
-                    "a remote stage needs the capability a worker must have",
-                ));
+        if s.action == REMOTE_ACTION {
+            match s.capability.as_deref() {
+                None | Some("") => {
+                    return Err(CoreError::bad_input(
+                        at("capability"),
+                        "a remote stage needs the capability a worker must have",
+                    ));
+                }
+                Some(c) if !is_valid_name(c) => {
+                    return Err(CoreError::bad_input(
+                        at("capability"),
+                        "must be 1-64 letters, digits, '-', '_' or '.'",
+                    ));
+                }
+                Some(_) => {}
             }
         } else if !known_action(&s.action) {
             return Err(CoreError::bad_input(
-                format!("{field}.action"),
-                format!("unknown action {:?}", s.action),
+                at("action"),
+                format!(
+                    "unknown action {:?}; use a built-in action or {REMOTE_ACTION:?}",
+                    s.action
+                ),
+            ));
+        } else if s.capability.is_some() {
+            return Err(CoreError::bad_input(
+                at("capability"),
+                "only remote stages have a capability",
+            ));
+        }
+        if let Some(input) = &s.input {
+            if !input.is_object() {
+                return Err(CoreError::bad_input(at("input"), "must be a JSON object"));
+            }
+            if serde_json::to_vec(input).map_or(0, |v| v.len()) > MAX_STATIC_INPUT_BYTES {
+                return Err(CoreError::bad_input(
+                    at("input"),
+                    format!("must be at most {MAX_STATIC_INPUT_BYTES} bytes of JSON"),
+                ));
+            }
+        }
+        if s.timeout_ms.is_some_and(|t| t == 0 || t > MAX_TIMEOUT_MS) {
+            return Err(CoreError::bad_input(
+                at("timeoutMs"),
+                format!("must be between 1 and {MAX_TIMEOUT_MS}"),
+            ));
+        }
+        if s.max_attempts
+            .is_some_and(|n| n == 0 || n > MAX_STAGE_ATTEMPTS)
+        {
+            return Err(CoreError::bad_input(
+                at("maxAttempts"),
+                format!("must be between 1 and {MAX_STAGE_ATTEMPTS}"),
+            ));
+        }
+        if let Some(b) = &s.backoff
+            && (b.max_ms < b.initial_ms || b.max_ms > MAX_BACKOFF_MS)
+        {
+            return Err(CoreError::bad_input(
+                at("backoff"),
+                format!("needs initialMs <= maxMs <= {MAX_BACKOFF_MS}"),
             ));
         }
     }
@@ -155,11 +246,30 @@ mod tests {
     fn validation_names_the_stage() {
         let mut spec = builtin("noop").unwrap();
         spec.stages[1].name = "first".into();
-        let err = validate(&spec, |_| true).unwrap_err();
-        assert!(err.to_string().contains("stages[1].name"), "{err}");
+        let err = validate(&spec, "input", |_| true).unwrap_err();
+        assert!(err.to_string().starts_with("input.stages[1].name"), "{err}");
         let mut spec = builtin("noop").unwrap();
         spec.stages[2].action = "remote".into();
-        let err = validate(&spec, |_| true).unwrap_err();
-        assert!(err.to_string().contains("stages[2].capability"), "{err}");
+        let err = validate(&spec, "input", |_| true).unwrap_err();
+        assert!(
+            err.to_string().starts_with("input.stages[2].capability"),
+            "{err}"
+        );
+        let mut spec = builtin("noop").unwrap();
+        spec.stages[0].action = "teleport".into();
+        let err = validate(&spec, "input.definition", |a| a == "noop").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("input.definition.stages[0].action"),
+            "{err}"
+        );
+        let mut spec = builtin("noop").unwrap();
+        spec.stages[0].max_attempts = Some(0);
+        let err = validate(&spec, "input", |_| true).unwrap_err();
+        assert!(
+            err.to_string().starts_with("input.stages[0].maxAttempts"),
+            "{err}"
+        );
+        assert!(validate(&builtin("noop").unwrap(), "input", |_| true).is_ok());
     }
 }

@@ -1,5 +1,6 @@
-//! Service functions behind the execution API: start an execution, read executions, stages
-//! and logs. Every function checks the caller's role in the row's project first.
+//! Service functions behind the execution API: start an execution, read executions, stages,
+//! handshake packets and logs. Every function checks the caller's role in the row's project
+//! first; a row of a project the caller cannot see is `NOT_FOUND`, like a missing one.
 
 use chrono::Utc;
 use sea_orm::{
@@ -10,11 +11,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use orchestrator_entity::{ExecutionStatus, Priority, Role, StageStatus};
-use orchestrator_entity::{executions, logs, projects, stages};
+use orchestrator_entity::{executions, handshakes, logs, stages};
 
 use crate::auth::Identity;
 use crate::context::CoreContext;
-use crate::engine::pipeline::{self, DEFAULT_STAGE_ATTEMPTS, PipelineSpec};
+use crate::engine::pipeline::{self, DEFAULT_STAGE_ATTEMPTS};
 use crate::error::{CoreError, CoreResult};
 use crate::jobs::RunStage;
 use crate::paging::{Page, PageRequest};
@@ -30,32 +31,6 @@ pub struct StartExecution {
     pub pipeline: String,
     pub input: Value,
     pub priority: Priority,
-}
-
-/// Queue priority of a job for an execution of `priority`.
-pub fn queue_priority(priority: Priority) -> u8 {
-    (priority.weight() as u8) * 10
-}
-
-/// Finds the pipeline `name` for a project: builtins first.
-pub async fn find_pipeline(
-    _ctx: &CoreContext,
-    _project_id: Uuid,
-    name: &str,
-) -> CoreResult<PipelineSpec> {
-    pipeline::builtin(name).ok_or_else(|| {
-        let known: Vec<String> = pipeline::builtin_pipelines()
-            .into_iter()
-            .map(|p| p.name)
-            .collect();
-        CoreError::bad_input(
-            "input.pipeline",
-            format!(
-                "unknown pipeline {name:?}; known pipelines: {}",
-                known.join(", ")
-            ),
-        )
-    })
 }
 
 /// Creates an execution with its stages and enqueues the first stage. When this returns,
@@ -77,7 +52,7 @@ pub async fn start_execution(
             format!("must be at most {MAX_INPUT_BYTES} bytes of JSON"),
         ));
     }
-    let spec = find_pipeline(ctx, project.id, &input.pipeline).await?;
+    let spec = crate::engine::catalog::find_pipeline(ctx, project.id, &input.pipeline).await?;
     let now = Utc::now();
     let execution_id = Uuid::new_v4();
     let first_stage_id = Uuid::new_v4();
@@ -109,9 +84,10 @@ pub async fn start_execution(
     }
     .insert(&txn)
     .await?;
+    let mut rows = Vec::with_capacity(spec.stages.len());
     for (position, stage) in spec.stages.iter().enumerate() {
         let first = position == 0;
-        stages::ActiveModel {
+        rows.push(stages::ActiveModel {
             id: Set(if first {
                 first_stage_id
             } else {
@@ -140,14 +116,17 @@ pub async fn start_execution(
             duration_ms: Set(None),
             sequence: Set(1),
             next_attempt_at: Set(None),
+            claimed_by_job: Set(None),
+            slot_worker_id: Set(None),
             created_at: Set(now),
             started_at: Set(None),
             finished_at: Set(None),
             updated_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
+        });
     }
+    stages::Entity::insert_many(rows)
+        .exec_without_returning(&txn)
+        .await?;
     append_log_in(
         &txn,
         project.id,
@@ -161,16 +140,14 @@ pub async fn start_execution(
     )
     .await?;
     txn.commit().await?;
+    crate::events::publish_execution(ctx, execution_id).await;
 
     let push = ctx
         .queue
         .push(
-            RunStage {
-                stage_id: first_stage_id,
-                attempt: 1,
-            },
+            RunStage::first(first_stage_id, 1),
             PushOptions {
-                priority: queue_priority(input.priority),
+                priority: input.priority,
                 delay: None,
             },
         )
@@ -187,7 +164,7 @@ pub async fn start_execution(
     Ok(execution)
 }
 
-/// Appends a log line inside a transaction.
+/// Appends a log line (inside a transaction or not).
 pub async fn append_log_in<C: sea_orm::ConnectionTrait>(
     conn: &C,
     project_id: Uuid,
@@ -196,37 +173,8 @@ pub async fn append_log_in<C: sea_orm::ConnectionTrait>(
     level: &str,
     message: &str,
 ) -> Result<(), sea_orm::DbErr> {
-    logs::ActiveModel {
-        project_id: Set(project_id),
-        execution_id: Set(Some(execution_id)),
-        stage_id: Set(stage_id),
-        intent_id: Set(None),
-        level: Set(level.to_string()),
-        message: Set(message.to_string()),
-        created_at: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await?;
-    Ok(())
-}
-
-/// Loads a row's project and checks the caller may read it; foreign rows are `NOT_FOUND`.
-async fn check_read(
-    ctx: &CoreContext,
-    who: &Identity,
-    project_id: Uuid,
-    entity: &'static str,
-) -> CoreResult<()> {
-    let project = projects::Entity::find_by_id(project_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(CoreError::NotFound { entity })?;
-    if who.role_in(&project.slug).is_some() {
-        Ok(())
-    } else {
-        Err(CoreError::NotFound { entity })
-    }
+    crate::engine::lifecycle::append_log(conn, project_id, execution_id, stage_id, level, message)
+        .await
 }
 
 /// The execution with `id`.
@@ -235,14 +183,7 @@ pub async fn get_execution(
     who: &Identity,
     id: Uuid,
 ) -> CoreResult<executions::Model> {
-    let execution = executions::Entity::find_by_id(id)
-        .one(&ctx.db)
-        .await?
-        .ok_or(CoreError::NotFound {
-            entity: "execution",
-        })?;
-    check_read(ctx, who, execution.project_id, "execution").await?;
-    Ok(execution)
+    crate::engine::control::execution_for(ctx, who, id, Role::Viewer).await
 }
 
 /// Executions of a project, newest first.
@@ -296,6 +237,20 @@ pub async fn logs_of(
     Ok(query
         .order_by_asc(logs::Column::Id)
         .limit(limit)
+        .all(&ctx.db)
+        .await?)
+}
+
+/// The packets exchanged with remote workers for stages, oldest first (no access check:
+/// callers pass ids they loaded).
+pub async fn handshakes_of(
+    ctx: &CoreContext,
+    stage_ids: &[Uuid],
+) -> CoreResult<Vec<handshakes::Model>> {
+    Ok(handshakes::Entity::find()
+        .filter(handshakes::Column::StageId.is_in(stage_ids.iter().copied()))
+        .order_by_asc(handshakes::Column::StageId)
+        .order_by_asc(handshakes::Column::CreatedAt)
         .all(&ctx.db)
         .await?)
 }

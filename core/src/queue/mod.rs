@@ -1,18 +1,33 @@
 //! The job queue: apalis storages behind one small type, so the API pushes and the workers
 //! consume the same way whether the queue is the embedded SQLite file or Redis.
 //!
-//! Queue names are explicit (`<prefix>:<job name>`), never derived from Rust type names, so
-//! moving a type cannot strand queued jobs; the prefix also gives every test its own namespace.
+//! Queue names are explicit (`<prefix>:<job name>:<priority>`), never derived from Rust type
+//! names, so moving a type cannot strand queued jobs; the prefix also gives every test its own
+//! namespace. Each priority level has its own queue: the Redis backend has no priority order,
+//! and separate queues let a worker process take an urgent job while its slots for less urgent
+//! queues are busy (the process then orders running stages by priority, see the worker crate).
+//!
+//! A push wakes the queue's workers at once ([`wake`]): in-process through the [`WakeHub`],
+//! and across processes over Redis pub/sub ([`relay`]).
 
+pub mod housekeeping;
+mod relay;
+mod wake;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_redis::RedisStorage;
 use apalis_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteStorage};
+use orchestrator_entity::Priority;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::config::{Config, QueueConfig, redact_url};
+
+pub use relay::wake_channel;
+pub use wake::{WakeHub, WakeSignal};
 
 /// A job payload. Payloads carry ids only; handlers load what they need.
 pub trait Job: Serialize + DeserializeOwned + Send + Sync + Unpin + 'static {
@@ -39,12 +54,39 @@ impl std::fmt::Debug for QueueBackend {
 }
 
 /// Per-push options.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct PushOptions {
-    /// Higher runs first where the backend orders by priority.
-    pub priority: u8,
-    /// Do not run before this delay has passed.
+    /// Selects the queue; a worker process runs more urgent stages first.
+    pub priority: Priority,
+    /// Do not run before this delay has passed. Queues count in whole seconds, so a job may
+    /// be handed out up to a second early; handlers that need precision wait the rest.
     pub delay: Option<Duration>,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        PushOptions {
+            priority: Priority::Normal,
+            delay: None,
+        }
+    }
+}
+
+/// Every priority level, most urgent first (the order queue workers are started in).
+pub const PRIORITIES: [Priority; 4] = [
+    Priority::Critical,
+    Priority::High,
+    Priority::Normal,
+    Priority::Low,
+];
+
+fn level_name(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => "low",
+        Priority::Normal => "normal",
+        Priority::High => "high",
+        Priority::Critical => "critical",
+    }
 }
 
 /// Handle to the job queue; cheap to clone.
@@ -52,6 +94,8 @@ pub struct PushOptions {
 pub struct JobQueue {
     backend: QueueBackend,
     config: QueueConfig,
+    redis_url: Option<String>,
+    wake: Arc<WakeHub>,
 }
 
 impl JobQueue {
@@ -71,9 +115,14 @@ impl JobQueue {
             }
             None => {
                 let path = config.queue_file();
+                // Every connection in WAL mode with `synchronous = NORMAL`, like the database:
+                // a commit survives a crash of the process (what at-least-once needs) without
+                // an fsync per job.
                 let options = SqliteConnectOptions::new()
                     .filename(&path)
                     .create_if_missing(true)
+                    .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
                 let pool = SqlitePoolOptions::new()
                     .max_connections(4)
@@ -83,12 +132,17 @@ impl JobQueue {
                 SqliteStorage::setup(&pool)
                     .await
                     .with_context(|| format!("cannot prepare the queue file {}", path.display()))?;
+                if let Err(err) = housekeeping::tune_sqlite_planner(&pool).await {
+                    tracing::warn!(error = %err, "cannot seed the queue's planner statistics");
+                }
                 QueueBackend::Sqlite(pool)
             }
         };
         Ok(JobQueue {
             backend,
             config: config.queue.clone(),
+            redis_url: config.redis_url.clone(),
+            wake: Arc::new(WakeHub::default()),
         })
     }
 
@@ -102,50 +156,145 @@ impl JobQueue {
         &self.config
     }
 
-    /// The full queue name of job type `J`.
-    pub fn queue_name<J: Job>(&self) -> String {
-        format!("{}:{}", self.config.prefix, J::NAME)
+    /// The full queue name of job type `J` at `priority`.
+    pub fn queue_name<J: Job>(&self, priority: Priority) -> String {
+        format!(
+            "{}:{}:{}",
+            self.config.prefix,
+            J::NAME,
+            level_name(priority)
+        )
     }
 
-    /// A SQLite storage for `J` configured with the queue settings.
-    pub fn sqlite_storage<J: Job>(&self, pool: &SqlitePool) -> SqliteStorage<J> {
+    /// Jobs fetched per queue round trip. Small, so that a busy process does not hoard jobs
+    /// another process could start, and a fetched job is one that runs soon.
+    fn batch_size(&self) -> usize {
+        4
+    }
+
+    // Queue-level task locks are off (`lock_tasks(false)`): a fetched job already belongs to
+    // its worker (`lock_by` / the worker's in-flight set), which is what crash recovery
+    // re-queues from, and the stage row's claim is what keeps two jobs from running one
+    // attempt. The locks would cost a write per job (on Redis, a scan of the whole queue).
+
+    /// A SQLite storage for `J` at `priority`, configured with the queue settings.
+    pub fn sqlite_storage<J: Job>(
+        &self,
+        pool: &SqlitePool,
+        priority: Priority,
+    ) -> SqliteStorage<J> {
         let cfg = apalis_sqlite::Config::default()
-            .queue(self.queue_name::<J>())
+            .queue(self.queue_name::<J>(priority))
+            .batch_size(self.batch_size())
+            .lock_tasks(false)
             .heartbeat_interval(self.config.heartbeat)
             .missed_heartbeats(self.config.missed_heartbeats as usize);
         SqliteStorage::new(pool).with_config(cfg)
     }
 
-    /// A Redis storage for `J` configured with the queue settings.
-    pub fn redis_storage<J: Job>(&self, conn: &apalis_redis::ConnectionManager) -> RedisStorage<J> {
+    /// A Redis storage for `J` at `priority`, configured with the queue settings.
+    pub fn redis_storage<J: Job>(
+        &self,
+        conn: &apalis_redis::ConnectionManager,
+        priority: Priority,
+    ) -> RedisStorage<J> {
         let cfg = apalis_redis::Config::default()
-            .queue(self.queue_name::<J>())
+            .queue(self.queue_name::<J>(priority))
+            .batch_size(self.batch_size())
+            .lock_tasks(false)
+            // Wake-ups go through our own channel, published after every push.
+            .emit_events(false)
             .heartbeat_interval(self.config.heartbeat)
             .missed_heartbeats(self.config.missed_heartbeats as usize);
         RedisStorage::new(conn.clone()).with_config(cfg)
     }
 
-    /// Pushes one job. When this returns, the job is in the queue storage.
+    /// A poll strategy for a worker of `J` at `priority`: woken on every push, polling every
+    /// `poll_interval` as the fallback.
+    pub fn wake_strategy<J: Job>(&self, priority: Priority) -> apalis::prelude::Strategy {
+        apalis::prelude::Strategy::new()
+            .apply(self.wake.subscribe(&self.queue_name::<J>(priority)))
+            .interval(self.config.poll_interval)
+    }
+
+    /// In worker processes on Redis: relays other processes' push notifications to this
+    /// process's queue workers until the returned task is aborted. `None` on the embedded
+    /// queue, where every push happens in this process.
+    pub fn spawn_wake_relay(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let url = self.redis_url.clone()?;
+        Some(tokio::spawn(relay::relay_wakes(
+            url,
+            wake_channel(&self.config.prefix),
+            self.wake.clone(),
+        )))
+    }
+
+    /// Pushes one job. When this returns, the job is in the queue storage and the workers of
+    /// its queue have been told.
     pub async fn push<J: Job>(&self, job: J, options: PushOptions) -> anyhow::Result<()> {
         let mut builder = TaskBuilder::new(job)
             .max_attempts(self.config.max_attempts as usize)
-            .priority(options.priority as usize);
+            .priority(options.priority.weight() as usize);
         if let Some(delay) = options.delay {
             builder = builder.run_after(delay);
         }
         let task = builder.build();
+        let queue = self.queue_name::<J>(options.priority);
         match &self.backend {
             QueueBackend::Sqlite(pool) => self
-                .sqlite_storage::<J>(pool)
+                .sqlite_storage::<J>(pool, options.priority)
                 .push_task(task)
                 .await
-                .map_err(|e| anyhow!("cannot push {} job: {e:?}", J::NAME)),
-            QueueBackend::Redis(conn) => self
-                .redis_storage::<J>(conn)
-                .push_task(task)
-                .await
-                .map_err(|e| anyhow!("cannot push {} job: {e:?}", J::NAME)),
+                .map_err(|e| anyhow!("cannot push {} job: {e:?}", J::NAME))?,
+            QueueBackend::Redis(conn) => {
+                self.redis_storage::<J>(conn, options.priority)
+                    .push_task(task)
+                    .await
+                    .map_err(|e| anyhow!("cannot push {} job: {e:?}", J::NAME))?;
+                if options.delay.is_none() {
+                    let mut conn = conn.clone();
+                    let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                        .arg(wake_channel(&self.config.prefix))
+                        .arg(&queue)
+                        .query_async(&mut conn)
+                        .await;
+                    if let Err(err) = published {
+                        // The job is queued; workers find it at their next poll.
+                        tracing::debug!(error = %err, "cannot publish a queue wake-up");
+                    }
+                }
+            }
         }
+        if options.delay.is_none() {
+            self.wake.notify(&queue);
+        }
+        Ok(())
+    }
+
+    /// Removes finished `J` jobs from every priority queue (see [`housekeeping`]); returns
+    /// how many went.
+    pub async fn purge_finished<J: Job>(&self) -> anyhow::Result<u64> {
+        let mut removed = 0;
+        for priority in PRIORITIES {
+            let queue = self.queue_name::<J>(priority);
+            removed += match &self.backend {
+                QueueBackend::Sqlite(pool) => housekeeping::purge_sqlite(pool, &queue)
+                    .await
+                    .context("purging the SQLite queue")?,
+                QueueBackend::Redis(conn) => {
+                    let mut conn = conn.clone();
+                    housekeeping::purge_redis(&mut conn, &queue)
+                        .await
+                        .context("purging the Redis queue")?
+                }
+            };
+        }
+        if let QueueBackend::Sqlite(pool) = &self.backend {
+            housekeeping::tune_sqlite_planner(pool)
+                .await
+                .context("seeding the queue's planner statistics")?;
+        }
+        Ok(removed)
     }
 
     /// Checks that the queue storage answers (for `/ready`).
