@@ -2,7 +2,7 @@
 //! `extensions.code`. Internal causes are logged with an error id; the client sees only the id.
 
 use async_graphql::ErrorExtensions;
-use orchestrator_core::{CoreError, ErrorCode};
+use orchestrator_core::{CoreError, ErrorCode, InputProblem};
 
 /// Converts a domain error into a GraphQL error with its code.
 pub fn to_graphql(err: CoreError) -> async_graphql::Error {
@@ -14,12 +14,35 @@ pub fn to_graphql(err: CoreError) -> async_graphql::Error {
                 e.set("field", field.clone());
             })
         }
+        CoreError::Invalid {
+            field,
+            message,
+            details,
+        } => {
+            let errors: Vec<async_graphql::Value> = details.iter().map(problem_value).collect();
+            async_graphql::Error::new(format!("{field}: {message}")).extend_with(|_, e| {
+                e.set("code", ErrorCode::BadUserInput.as_str());
+                e.set("field", field.clone());
+                e.set("errors", async_graphql::Value::List(errors.clone()));
+            })
+        }
         other => {
             let code = other.code();
             async_graphql::Error::new(other.to_string())
                 .extend_with(|_, e| e.set("code", code.as_str()))
         }
     }
+}
+
+/// `{ field, line, column, message }` of one problem inside an input text.
+fn problem_value(problem: &InputProblem) -> async_graphql::Value {
+    let json = serde_json::json!({
+        "field": problem.field,
+        "line": problem.line,
+        "column": problem.column,
+        "message": problem.message,
+    });
+    async_graphql::Value::from_json(json).unwrap_or_default()
 }
 
 /// Logs `cause` under a fresh error id and returns the masked error.

@@ -48,6 +48,14 @@ pub enum CoreError {
     /// Input that cannot be accepted; `field` names the offending input path.
     #[error("{field}: {message}")]
     BadInput { field: String, message: String },
+    /// Input with one or more problems, each located inside it (e.g. a YAML document with a
+    /// line and column per problem). `field` names the input argument; nothing was written.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: String,
+        message: String,
+        details: Vec<InputProblem>,
+    },
     /// The row does not exist, or belongs to a project the caller cannot see.
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
@@ -77,7 +85,7 @@ impl CoreError {
     /// The stable code of this error.
     pub fn code(&self) -> ErrorCode {
         match self {
-            CoreError::BadInput { .. } => ErrorCode::BadUserInput,
+            CoreError::BadInput { .. } | CoreError::Invalid { .. } => ErrorCode::BadUserInput,
             CoreError::NotFound { .. } => ErrorCode::NotFound,
             CoreError::Unauthenticated => ErrorCode::Unauthenticated,
             CoreError::Forbidden(_) => ErrorCode::Forbidden,
@@ -103,6 +111,19 @@ impl From<sea_orm::TransactionError<CoreError>> for CoreError {
             sea_orm::TransactionError::Transaction(inner) => inner,
         }
     }
+}
+
+/// One problem inside an input text, for [`CoreError::Invalid`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputProblem {
+    /// Path inside the input, e.g. `ports[0].port`; empty for the whole text.
+    pub field: String,
+    /// 1-based line, when known.
+    pub line: Option<u32>,
+    /// 1-based column, when known.
+    pub column: Option<u32>,
+    /// What is wrong and how to fix it.
+    pub message: String,
 }
 
 /// Result alias for service functions.

@@ -46,3 +46,21 @@ pub enum Priority {
     High,
     Critical,
 }
+
+/// Last known health of a remote worker.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "status::WorkerHealth")]
+pub enum WorkerHealth {
+    /// Not probed yet.
+    Unknown,
+    Healthy,
+    Unhealthy,
+}
+
+/// A container platform deployments run on.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "status::Platform")]
+pub enum Platform {
+    Docker,
+    Kubernetes,
+}

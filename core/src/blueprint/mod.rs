@@ -11,9 +11,15 @@
 //!    manifests or a Docker container, plus a docker-compose export. Secrets are generated
 //!    once and returned for the caller to store; they never appear as literal values in
 //!    Deployments, Docker plans or compose files.
+//!
+//! Around the pure engine, [`store`] keeps each project's own blueprints in the database
+//! (versioned, validated before anything is written), [`browse`] reads a project's catalogue
+//! and renders previews with secrets masked, and [`usage`] decides what still uses a
+//! blueprint.
 
 #![warn(missing_docs)]
 
+pub mod browse;
 mod catalogue;
 mod component;
 mod compose;
@@ -28,8 +34,10 @@ mod render_k8s;
 mod resolve;
 mod schema;
 mod source_map;
+pub mod store;
 mod suggest;
 mod template;
+pub mod usage;
 mod validate;
 mod vars;
 

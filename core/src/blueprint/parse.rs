@@ -114,7 +114,10 @@ fn deserialize(yaml: &str, map: &SourceMap) -> Result<Blueprint, Vec<BlueprintEr
 
 /// Turns a deserializer error into a [`BlueprintError`] with the field path and position.
 fn describe(path: &str, error: &serde_norway::Error, map: &SourceMap) -> BlueprintError {
-    let path = if path == "." { "" } else { path };
+    // A path the deserializer could not fully name comes from a syntax error, which is best
+    // placed where the YAML library found it.
+    let syntax = path.contains('?');
+    let path = known_path(path);
     let raw = strip_decorations(&error.to_string(), error.location());
     let yaml_position = error.location().map(|location| Position {
         line: u32::try_from(location.line()).unwrap_or(u32::MAX),
@@ -160,12 +163,20 @@ fn describe(path: &str, error: &serde_norway::Error, map: &SourceMap) -> Bluepri
         raw
     };
     // Syntax errors come without a useful path; everything else is best placed at the value.
-    let position = if path.is_empty() {
+    let position = if path.is_empty() || syntax {
         yaml_position
     } else {
         map.value(path).or(yaml_position)
     };
     BlueprintError::new(path, message).at(position)
+}
+
+/// The part of a deserializer path that names real keys: `.` is the document and `?` marks
+/// a segment the deserializer could not name (inside a syntax error), so `defaults.?` is
+/// reported as `defaults`.
+fn known_path(path: &str) -> &str {
+    let known = path.split_once('?').map_or(path, |(before, _)| before);
+    known.trim_end_matches('.')
 }
 
 /// Removes the `path: ` prefix and ` at line L column C` suffix the YAML library adds.
@@ -229,6 +240,14 @@ mod tests {
             parse_missing_field("missing field `image`").as_deref(),
             Some("image")
         );
+    }
+
+    #[test]
+    fn unnamed_path_segments_are_dropped() {
+        assert_eq!(known_path("."), "");
+        assert_eq!(known_path("defaults.?"), "defaults");
+        assert_eq!(known_path("?"), "");
+        assert_eq!(known_path("ports[0].port"), "ports[0].port");
     }
 
     #[test]
