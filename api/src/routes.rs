@@ -46,6 +46,9 @@ fn peer_key(peer: &PeerAddr) -> String {
     }
 }
 
+/// Read and write buffer of one websocket.
+const WS_BUFFER_BYTES: usize = 4 * 1024;
+
 /// Builds the router with every route of the API.
 pub fn router(state: ApiState) -> Router {
     Router::new()
@@ -109,7 +112,9 @@ async fn graphiql(State(state): State<ApiState>) -> Response {
 fn request_error(status: StatusCode, code: ErrorCode, message: String) -> Response {
     (
         status,
-        Json(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] })),
+        Json(
+            json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }),
+        ),
     )
         .into_response()
 }
@@ -126,10 +131,7 @@ async fn graphql_post(
 ) -> Response {
     let limits = state.core.config.limits;
     let auth = from_headers(&state, &headers).await;
-    let rate_key = auth
-        .rate_key
-        .clone()
-        .unwrap_or_else(|| peer_key(&peer));
+    let rate_key = auth.rate_key.clone().unwrap_or_else(|| peer_key(&peer));
     if !state.limiter.allow(&rate_key) {
         return request_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -143,7 +145,10 @@ async fn graphql_post(
             return request_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::BadUserInput,
-                format!("the request body is larger than {} bytes", limits.max_body_bytes),
+                format!(
+                    "the request body is larger than {} bytes",
+                    limits.max_body_bytes
+                ),
             );
         }
     };
@@ -218,10 +223,20 @@ fn origin_allowed(state: &ApiState, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get("origin").and_then(|o| o.to_str().ok()) else {
         return true;
     };
-    if state.core.config.api.cors_origins.iter().any(|o| o == origin) {
+    if state
+        .core
+        .config
+        .api
+        .cors_origins
+        .iter()
+        .any(|o| o == origin)
+    {
         return true;
     }
-    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
     origin
         .split_once("://")
         .is_some_and(|(_, rest)| !host.is_empty() && rest == host)
@@ -236,7 +251,10 @@ async fn graphql_ws(
     let Some(protocol) = headers
         .get(http::header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').find_map(|p| p.trim().parse::<WebSocketProtocols>().ok()))
+        .and_then(|v| {
+            v.split(',')
+                .find_map(|p| p.trim().parse::<WebSocketProtocols>().ok())
+        })
     else {
         return bad_request(
             "send Sec-WebSocket-Protocol: graphql-transport-ws (or the older graphql-ws)".into(),
@@ -257,7 +275,10 @@ async fn graphql_ws(
         );
     }
     let max_message = state.core.config.limits.max_body_bytes;
+    // Small per-socket buffers: a subscriber mostly idles, and thousands of them share a process.
     ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES)
         .max_message_size(max_message)
         .on_upgrade(move |socket| crate::ws::serve(socket, state, protocol))
         .into_response()

@@ -17,6 +17,9 @@ use tokio::sync::mpsc;
 use crate::auth::from_init_payload;
 use crate::state::ApiState;
 
+/// How often the server sends a keep-alive (`ping` / `ka`) on an initialised socket.
+const KEEPALIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// What the client-message filter decided.
 enum Verdict {
     Forward(Vec<u8>),
@@ -36,7 +39,9 @@ impl Tracker {
     fn error_for(&self, id: &str, message: &str) -> Message {
         let payload = json!([{ "message": message, "extensions": { "code": "BAD_USER_INPUT" } }]);
         let body = match self.protocol {
-            WebSocketProtocols::GraphQLWS => json!({ "type": "error", "id": id, "payload": payload }),
+            WebSocketProtocols::GraphQLWS => {
+                json!({ "type": "error", "id": id, "payload": payload })
+            }
             WebSocketProtocols::SubscriptionsTransportWS => {
                 json!({ "type": "error", "id": id, "payload": payload[0] })
             }
@@ -57,25 +62,36 @@ impl Tracker {
                 let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
                 if active.contains(&id) {
                     return match self.protocol {
-                        WebSocketProtocols::GraphQLWS => Verdict::Reply(Message::Close(Some(CloseFrame {
-                            code: 4409,
-                            reason: format!("Subscriber for {id} already exists").into(),
-                        }))),
+                        WebSocketProtocols::GraphQLWS => {
+                            Verdict::Reply(Message::Close(Some(CloseFrame {
+                                code: 4409,
+                                reason: format!("Subscriber for {id} already exists").into(),
+                            })))
+                        }
                         WebSocketProtocols::SubscriptionsTransportWS => {
-                            Verdict::Reply(self.error_for(&id, &format!("an operation with id {id:?} is already running")))
+                            Verdict::Reply(self.error_for(
+                                &id,
+                                &format!("an operation with id {id:?} is already running"),
+                            ))
                         }
                     };
                 }
                 if active.len() >= self.limit {
                     return Verdict::Reply(self.error_for(
                         &id,
-                        &format!("at most {} operations may run at once on one connection", self.limit),
+                        &format!(
+                            "at most {} operations may run at once on one connection",
+                            self.limit
+                        ),
                     ));
                 }
                 active.insert(id);
             }
             "complete" | "stop" => {
-                self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+                self.active
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
             }
             _ => {}
         }
@@ -91,7 +107,10 @@ impl Tracker {
             && matches!(value["type"].as_str(), Some("complete" | "error"))
             && let Some(id) = value["id"].as_str()
         {
-            self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+            self.active
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(id);
         }
     }
 }
@@ -151,8 +170,19 @@ pub async fn serve(socket: WebSocket, state: ApiState, protocol: WebSocketProtoc
 
     let init_deadline = tokio::time::sleep(limits.ws_init_timeout);
     tokio::pin!(init_deadline);
+    let mut keepalive = tokio::time::interval(KEEPALIVE_EVERY);
+    keepalive.tick().await;
     loop {
         tokio::select! {
+            _ = keepalive.tick(), if tracker.initialised.load(Ordering::SeqCst) => {
+                let ping = match protocol {
+                    WebSocketProtocols::GraphQLWS => json!({ "type": "ping" }),
+                    WebSocketProtocols::SubscriptionsTransportWS => json!({ "type": "ka" }),
+                };
+                if sink.send(Message::Text(ping.to_string().into())).await.is_err() {
+                    break;
+                }
+            }
             outgoing = driver.next() => match outgoing {
                 Some(WsMessage::Text(text)) => {
                     tracker.observe_outgoing(&text);

@@ -1,0 +1,288 @@
+//! Subscriptions: `executionUpdated`, `executionLogs` and `events`. Each entity subscription
+//! first sends the current state, then every change in sequence order (duplicates dropped), and
+//! completes after a terminal status. A subscriber that lagged behind the bus re-reads the
+//! current state from the database instead of replaying what it missed.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, Json, SimpleObject, Subscription};
+use futures::Stream;
+use orchestrator_core::CoreContext;
+use orchestrator_core::engine::service;
+use orchestrator_core::events::{Event, EventKind as CoreEventKind};
+use orchestrator_entity::{Role as DbRole, executions, logs};
+use sea_orm::EntityTrait;
+use serde_json::Value;
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use super::executions::{Execution, LogLine};
+use super::projects::parse_id;
+use crate::auth::caller;
+use crate::error::IntoGql;
+
+/// Log lines read from the database per round while catching up.
+const LOG_PAGE: u64 = 500;
+
+/// Kinds of status-change events.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "orchestrator_core::events::EventKind")]
+pub enum EventKind {
+    ExecutionUpdated,
+    StageUpdated,
+    LogAppended,
+    IntentUpdated,
+    BackendUpdated,
+    PromptVersionUpdated,
+    WorkerUpdated,
+}
+
+/// One status change in a project.
+#[derive(SimpleObject)]
+pub struct ProjectEvent {
+    pub kind: EventKind,
+    pub entity_id: ID,
+    /// The execution (intent, backend) a child row belongs to.
+    pub parent_id: Option<ID>,
+    pub sequence: i64,
+    /// The row as committed (credentials and hashes left out).
+    pub payload: Json<Value>,
+}
+
+#[derive(Default)]
+pub struct SubscriptionRoot;
+
+struct ExecutionWatch {
+    core: CoreContext,
+    rx: broadcast::Receiver<Arc<Event>>,
+    id: Uuid,
+    first: Option<executions::Model>,
+    last_sequence: i64,
+    done: bool,
+}
+
+impl ExecutionWatch {
+    fn emit(&mut self, model: executions::Model) -> Execution {
+        self.last_sequence = model.sequence;
+        self.done = model.status.is_terminal();
+        model.into()
+    }
+
+    async fn next(&mut self) -> Option<Execution> {
+        if self.done {
+            return None;
+        }
+        if let Some(first) = self.first.take() {
+            return Some(self.emit(first));
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(event) => {
+                    if event.kind == CoreEventKind::ExecutionUpdated
+                        && event.entity_id == self.id
+                        && event.sequence > self.last_sequence
+                        && let Ok(model) =
+                            serde_json::from_value::<executions::Model>(event.payload.clone())
+                    {
+                        return Some(self.emit(model));
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(execution_id = %self.id, missed, "subscriber lagged; re-reading");
+                    if let Ok(Some(model)) = executions::Entity::find_by_id(self.id)
+                        .one(&self.core.db)
+                        .await
+                        && model.sequence > self.last_sequence
+                    {
+                        return Some(self.emit(model));
+                    }
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+struct LogWatch {
+    core: CoreContext,
+    rx: broadcast::Receiver<Arc<Event>>,
+    id: Uuid,
+    last_id: Option<i64>,
+    buffer: VecDeque<logs::Model>,
+    /// The execution ended: drain what is left in the database, then complete.
+    finishing: bool,
+    done: bool,
+}
+
+impl LogWatch {
+    /// Reads the next page of stored lines after the last one sent.
+    async fn catch_up(&mut self) -> bool {
+        match service::logs_of(&self.core, self.id, self.last_id, LOG_PAGE).await {
+            Ok(rows) if !rows.is_empty() => {
+                self.buffer.extend(rows);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn next(&mut self) -> Option<LogLine> {
+        loop {
+            if let Some(row) = self.buffer.pop_front() {
+                if self.last_id.is_some_and(|last| row.id <= last) {
+                    continue;
+                }
+                self.last_id = Some(row.id);
+                return Some(row.into());
+            }
+            if self.done {
+                return None;
+            }
+            if self.finishing {
+                if !self.catch_up().await {
+                    self.done = true;
+                }
+                continue;
+            }
+            match self.rx.recv().await {
+                Ok(event) => match event.kind {
+                    CoreEventKind::LogAppended if event.parent_id == Some(self.id) => {
+                        if let Ok(row) =
+                            serde_json::from_value::<logs::Model>(event.payload.clone())
+                        {
+                            self.buffer.push_back(row);
+                        }
+                    }
+                    CoreEventKind::ExecutionUpdated if event.entity_id == self.id => {
+                        let terminal = event.payload["status"]
+                            .as_str()
+                            .is_some_and(|s| matches!(s, "SUCCEEDED" | "FAILED" | "CANCELLED"));
+                        if terminal {
+                            self.finishing = true;
+                        } else {
+                            // Lines are written with status changes: read what is new.
+                            self.catch_up().await;
+                        }
+                    }
+                    CoreEventKind::StageUpdated if event.parent_id == Some(self.id) => {
+                        self.catch_up().await;
+                    }
+                    _ => {}
+                },
+                Err(RecvError::Lagged(_)) => {
+                    self.catch_up().await;
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+/// Removes credential material from an event payload before it leaves the process.
+fn redacted(mut payload: Value) -> Value {
+    if let Value::Object(map) = &mut payload {
+        map.retain(|key, _| !(key.ends_with("_hash") || key == "secrets" || key == "token"));
+    }
+    payload
+}
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// The execution now, then every change until it succeeds, fails or is cancelled.
+    async fn execution_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = Execution>> {
+        let who = caller(ctx)?.clone();
+        let core = ctx.data::<CoreContext>()?.clone();
+        let id = parse_id(&id, "execution")?;
+        // Subscribe before reading, so no change between the read and the first event is lost.
+        let rx = core.events.subscribe();
+        let current = service::get_execution(&core, &who, id).await.gql()?;
+        let watch = ExecutionWatch {
+            core,
+            rx,
+            id,
+            last_sequence: current.sequence - 1,
+            first: Some(current),
+            done: false,
+        };
+        Ok(futures::stream::unfold(watch, |mut w| async move {
+            w.next().await.map(|item| (item, w))
+        }))
+    }
+
+    /// Log lines of an execution after line `after` (all when absent), then new lines as they
+    /// are written; completes once the execution has ended and every line was sent.
+    async fn execution_logs(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        after: Option<i64>,
+    ) -> async_graphql::Result<impl Stream<Item = LogLine>> {
+        let who = caller(ctx)?.clone();
+        let core = ctx.data::<CoreContext>()?.clone();
+        let id = parse_id(&id, "execution")?;
+        let rx = core.events.subscribe();
+        let execution = service::get_execution(&core, &who, id).await.gql()?;
+        let mut watch = LogWatch {
+            core,
+            rx,
+            id,
+            last_id: after,
+            buffer: VecDeque::new(),
+            finishing: execution.status.is_terminal(),
+            done: false,
+        };
+        watch.catch_up().await;
+        Ok(futures::stream::unfold(watch, |mut w| async move {
+            w.next().await.map(|item| (item, w))
+        }))
+    }
+
+    /// Every status change in a project, optionally only of some kinds. Never completes.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+        kinds: Option<Vec<EventKind>>,
+    ) -> async_graphql::Result<impl Stream<Item = ProjectEvent>> {
+        let who = caller(ctx)?.clone();
+        let core = ctx.data::<CoreContext>()?.clone();
+        let project_id = parse_id(&project_id, "project")?;
+        orchestrator_core::projects::get_authorized(&core, &who, project_id, DbRole::Viewer)
+            .await
+            .gql()?;
+        let kinds: Option<Vec<CoreEventKind>> =
+            kinds.map(|k| k.into_iter().map(Into::into).collect());
+        let rx = core.events.subscribe();
+        Ok(futures::stream::unfold(rx, move |mut rx| {
+            let kinds = kinds.clone();
+            async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(event) => {
+                            if event.project_id != project_id
+                                || kinds.as_ref().is_some_and(|k| !k.contains(&event.kind))
+                            {
+                                continue;
+                            }
+                            let item = ProjectEvent {
+                                kind: event.kind.into(),
+                                entity_id: ID(event.entity_id.to_string()),
+                                parent_id: event.parent_id.map(|p| ID(p.to_string())),
+                                sequence: event.sequence,
+                                payload: Json(redacted(event.payload.clone())),
+                            };
+                            return Some((item, rx));
+                        }
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            }
+        }))
+    }
+}

@@ -1,0 +1,119 @@
+//! Publishing the committed state of a row. Call these after the transaction that changed the
+//! row has committed ("write, then publish"); they re-read the row so the event carries exactly
+//! what a subscriber would read.
+
+use sea_orm::EntityTrait;
+use uuid::Uuid;
+
+use orchestrator_entity::{executions, logs, stages, workers};
+
+use super::{Event, EventKind};
+use crate::context::CoreContext;
+
+async fn send<M: serde::Serialize>(
+    ctx: &CoreContext,
+    kind: EventKind,
+    project_id: Uuid,
+    entity_id: Uuid,
+    parent_id: Option<Uuid>,
+    sequence: i64,
+    row: &M,
+) {
+    match serde_json::to_value(row) {
+        Ok(payload) => {
+            ctx.events
+                .publish(Event {
+                    kind,
+                    project_id,
+                    entity_id,
+                    parent_id,
+                    sequence,
+                    payload,
+                })
+                .await
+        }
+        Err(err) => tracing::error!(error = %err, "cannot serialise an event"),
+    }
+}
+
+/// Publishes `ExecutionUpdated` with the execution as committed.
+pub async fn publish_execution(ctx: &CoreContext, id: Uuid) {
+    match executions::Entity::find_by_id(id).one(&ctx.db).await {
+        Ok(Some(row)) => {
+            send(
+                ctx,
+                EventKind::ExecutionUpdated,
+                row.project_id,
+                row.id,
+                None,
+                row.sequence,
+                &row,
+            )
+            .await
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(execution_id = %id, error = %err, "cannot read the execution to publish it")
+        }
+    }
+}
+
+/// Publishes `StageUpdated` with the stage as committed, then its execution (whose progress
+/// and timestamps a stage change moves).
+pub async fn publish_stage(ctx: &CoreContext, id: Uuid) {
+    match stages::Entity::find_by_id(id).one(&ctx.db).await {
+        Ok(Some(row)) => {
+            send(
+                ctx,
+                EventKind::StageUpdated,
+                row.project_id,
+                row.id,
+                Some(row.execution_id),
+                row.sequence,
+                &row,
+            )
+            .await;
+            publish_execution(ctx, row.execution_id).await;
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(stage_id = %id, error = %err, "cannot read the stage to publish it")
+        }
+    }
+}
+
+/// Publishes `LogAppended` for a committed log line.
+pub async fn publish_log(ctx: &CoreContext, row: &logs::Model) {
+    send(
+        ctx,
+        EventKind::LogAppended,
+        row.project_id,
+        row.execution_id.unwrap_or_default(),
+        row.execution_id,
+        row.id,
+        row,
+    )
+    .await
+}
+
+/// Publishes `WorkerUpdated` with the remote worker as committed.
+pub async fn publish_worker(ctx: &CoreContext, id: Uuid) {
+    match workers::Entity::find_by_id(id).one(&ctx.db).await {
+        Ok(Some(row)) => {
+            send(
+                ctx,
+                EventKind::WorkerUpdated,
+                row.project_id,
+                row.id,
+                None,
+                row.sequence,
+                &row,
+            )
+            .await
+        }
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(worker_id = %id, error = %err, "cannot read the worker to publish it")
+        }
+    }
+}
