@@ -89,8 +89,7 @@ impl Application {
                 orchestrator_api::app(orchestrator_api::build_state(self.core.clone(), api_mode)?)
             }
         };
-        let server =
-            axum::serve(
+        let server = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )

@@ -33,7 +33,11 @@ impl RequestAuth {
 }
 
 /// Verifies a bearer token or an API key, whichever is given (the token wins).
-pub async fn authenticate(state: &ApiState, bearer: Option<&str>, api_key: Option<&str>) -> RequestAuth {
+pub async fn authenticate(
+    state: &ApiState,
+    bearer: Option<&str>,
+    api_key: Option<&str>,
+) -> RequestAuth {
     if let Some(value) = bearer {
         let token = value
             .strip_prefix("Bearer ")

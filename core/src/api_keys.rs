@@ -71,7 +71,11 @@ pub async fn create(
 }
 
 /// Keys of a project, newest first (project admins only).
-pub async fn list(ctx: &CoreContext, who: &Identity, project_id: Uuid) -> CoreResult<Vec<api_keys::Model>> {
+pub async fn list(
+    ctx: &CoreContext,
+    who: &Identity,
+    project_id: Uuid,
+) -> CoreResult<Vec<api_keys::Model>> {
     crate::projects::get_authorized(ctx, who, project_id, Role::Admin).await?;
     Ok(api_keys::Entity::find()
         .filter(api_keys::Column::ProjectId.eq(project_id))
@@ -101,7 +105,10 @@ pub async fn revoke(ctx: &CoreContext, who: &Identity, id: Uuid) -> CoreResult<a
 }
 
 /// The identity of a presented key, or `None` when it is unknown or revoked.
-pub async fn authenticate(ctx: &CoreContext, presented: &str) -> CoreResult<Option<(Identity, Uuid)>> {
+pub async fn authenticate(
+    ctx: &CoreContext,
+    presented: &str,
+) -> CoreResult<Option<(Identity, Uuid)>> {
     if !presented.starts_with(KEY_PREFIX) || presented.len() > 200 {
         return Ok(None);
     }
@@ -115,7 +122,10 @@ pub async fn authenticate(ctx: &CoreContext, presented: &str) -> CoreResult<Opti
     if key.revoked_at.is_some() {
         return Ok(None);
     }
-    let Some(project) = projects::Entity::find_by_id(key.project_id).one(&ctx.db).await? else {
+    let Some(project) = projects::Entity::find_by_id(key.project_id)
+        .one(&ctx.db)
+        .await?
+    else {
         return Ok(None);
     };
     let now = Utc::now();

@@ -126,24 +126,46 @@ impl TokenVerifier {
     }
 
     /// Also accepts RS256 tokens signed by the private half of this PEM public key.
-    pub fn with_rsa_pem(mut self, pem: &[u8], issuer: Option<&str>, audience: Option<&str>) -> anyhow::Result<Self> {
+    pub fn with_rsa_pem(
+        mut self,
+        pem: &[u8],
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let key = DecodingKey::from_rsa_pem(pem).context("not an RSA public key in PEM form")?;
-        self.rsa = Some((RsaKeys::Single(key), validation(Algorithm::RS256, issuer, audience)));
+        self.rsa = Some((
+            RsaKeys::Single(key),
+            validation(Algorithm::RS256, issuer, audience),
+        ));
         Ok(self)
     }
 
     /// Also accepts RS256 tokens signed by a key of this JWKS document (chosen by `kid`).
-    pub fn with_jwks(mut self, jwks: &str, issuer: Option<&str>, audience: Option<&str>) -> anyhow::Result<Self> {
-        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_str(jwks).context("not a JWKS document")?;
+    pub fn with_jwks(
+        mut self,
+        jwks: &str,
+        issuer: Option<&str>,
+        audience: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let set: jsonwebtoken::jwk::JwkSet =
+            serde_json::from_str(jwks).context("not a JWKS document")?;
         let mut keys = HashMap::new();
         for jwk in &set.keys {
-            let Some(kid) = jwk.common.key_id.clone() else { continue };
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
                 keys.insert(kid, key);
             }
         }
-        anyhow::ensure!(!keys.is_empty(), "the JWKS document has no usable key with a `kid`");
-        self.rsa = Some((RsaKeys::Set(keys), validation(Algorithm::RS256, issuer, audience)));
+        anyhow::ensure!(
+            !keys.is_empty(),
+            "the JWKS document has no usable key with a `kid`"
+        );
+        self.rsa = Some((
+            RsaKeys::Set(keys),
+            validation(Algorithm::RS256, issuer, audience),
+        ));
         Ok(self)
     }
 
@@ -153,13 +175,16 @@ impl TokenVerifier {
         let (iss, aud) = (auth.jwt_issuer.as_deref(), auth.jwt_audience.as_deref());
         let mut verifier = TokenVerifier::hs256(secret, iss, aud);
         if let Some(path) = &auth.jwt_public_key_file {
-            let pem = std::fs::read(path).with_context(|| format!("auth.jwt_public_key_file: cannot read {}", path.display()))?;
+            let pem = std::fs::read(path).with_context(|| {
+                format!("auth.jwt_public_key_file: cannot read {}", path.display())
+            })?;
             verifier = verifier
                 .with_rsa_pem(&pem, iss, aud)
                 .with_context(|| format!("auth.jwt_public_key_file: {}", path.display()))?;
         }
         if let Some(path) = &auth.jwks_file {
-            let text = std::fs::read_to_string(path).with_context(|| format!("auth.jwks_file: cannot read {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("auth.jwks_file: cannot read {}", path.display()))?;
             verifier = verifier
                 .with_jwks(&text, iss, aud)
                 .with_context(|| format!("auth.jwks_file: {}", path.display()))?;
@@ -174,10 +199,14 @@ impl TokenVerifier {
         }
         let header = jsonwebtoken::decode_header(token)?;
         let data = match header.alg {
-            Algorithm::HS256 => jsonwebtoken::decode::<Claims>(token, &self.hs_key, &self.hs_validation)?,
+            Algorithm::HS256 => {
+                jsonwebtoken::decode::<Claims>(token, &self.hs_key, &self.hs_validation)?
+            }
             Algorithm::RS256 => {
                 let Some((keys, validation)) = &self.rsa else {
-                    return Err(TokenError::BadClaims("RS256 tokens are not configured".into()));
+                    return Err(TokenError::BadClaims(
+                        "RS256 tokens are not configured".into(),
+                    ));
                 };
                 let key = match keys {
                     RsaKeys::Single(key) => key,
@@ -189,7 +218,11 @@ impl TokenVerifier {
                 };
                 jsonwebtoken::decode::<Claims>(token, key, validation)?
             }
-            other => return Err(TokenError::BadClaims(format!("algorithm {other:?} is not accepted"))),
+            other => {
+                return Err(TokenError::BadClaims(format!(
+                    "algorithm {other:?} is not accepted"
+                )));
+            }
         };
         identity_from_claims(data.claims)
     }

@@ -106,6 +106,13 @@ pub const KEYS: &[KeySpec] = &[
         help: "Seconds in-flight requests and stages get to finish after SIGTERM.",
     },
     KeySpec {
+        path: "startup_timeout_secs",
+        env: &["ORCH_STARTUP_TIMEOUT"],
+        kind: KeyKind::Integer,
+        default: "30",
+        help: "Seconds start-up keeps retrying an unreachable database or Redis before it gives up.",
+    },
+    KeySpec {
         path: "auth.jwt_secret",
         env: &["ORCH_JWT_SECRET"],
         kind: KeyKind::Text,
@@ -327,6 +334,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Grace period after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// How long start-up waits for the database and Redis.
+    pub startup_timeout: Duration,
     /// Token and encryption settings.
     pub auth: AuthConfig,
     /// GraphQL surface settings.
@@ -433,6 +442,7 @@ struct RawConfig {
     redis_url: Option<String>,
     log_format: Option<String>,
     shutdown_timeout_secs: Option<u64>,
+    startup_timeout_secs: Option<u64>,
     #[serde(default)]
     auth: RawAuth,
     #[serde(default)]
@@ -464,18 +474,28 @@ struct RawLimits {
 
 impl RawLimits {
     fn resolve(self) -> Result<Limits, ConfigError> {
-        let get = |key: &str, v: Option<u32>, default: u32| positive(&format!("limits.{key}"), v.unwrap_or(default));
+        let get = |key: &str, v: Option<u32>, default: u32| {
+            positive(&format!("limits.{key}"), v.unwrap_or(default))
+        };
         Ok(Limits {
             max_depth: get("max_depth", self.max_depth, 12)? as usize,
             max_complexity: get("max_complexity", self.max_complexity, 2000)? as usize,
             max_aliases: get("max_aliases", self.max_aliases, 30)? as usize,
-            max_directives_per_field: get("max_directives_per_field", self.max_directives_per_field, 4)? as usize,
+            max_directives_per_field: get(
+                "max_directives_per_field",
+                self.max_directives_per_field,
+                4,
+            )? as usize,
             max_batch: get("max_batch", self.max_batch, 10)? as usize,
             max_body_bytes: get("max_body_bytes", self.max_body_bytes, 1024 * 1024)? as usize,
             max_query_bytes: get("max_query_bytes", self.max_query_bytes, 32 * 1024)? as usize,
-            request_timeout: Duration::from_secs(get("request_timeout_secs", self.request_timeout_secs, 30)?.into()),
+            request_timeout: Duration::from_secs(
+                get("request_timeout_secs", self.request_timeout_secs, 30)?.into(),
+            ),
             max_subscriptions: get("max_subscriptions", self.max_subscriptions, 100)? as usize,
-            ws_init_timeout: Duration::from_secs(get("ws_init_timeout_secs", self.ws_init_timeout_secs, 10)?.into()),
+            ws_init_timeout: Duration::from_secs(
+                get("ws_init_timeout_secs", self.ws_init_timeout_secs, 10)?.into(),
+            ),
             rate_per_second: get("rate_per_second", self.rate_per_second, 50)?,
             rate_burst: get("rate_burst", self.rate_burst, 200)?,
         })
@@ -670,6 +690,7 @@ impl RawConfig {
             redis_url: self.redis_url,
             log_format,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
+            startup_timeout: Duration::from_secs(self.startup_timeout_secs.unwrap_or(30)),
             auth: AuthConfig {
                 jwt_secret,
                 jwt_issuer: self.auth.jwt_issuer,
@@ -849,7 +870,11 @@ mod readme {
     fn readme_lists_every_key() {
         let readme = include_str!("../../README.md");
         for key in super::KEYS {
-            assert!(readme.contains(&format!("`{}`", key.path)), "README lacks {}", key.path);
+            assert!(
+                readme.contains(&format!("`{}`", key.path)),
+                "README lacks {}",
+                key.path
+            );
             for var in key.env {
                 assert!(readme.contains(&format!("`{var}`")), "README lacks {var}");
             }

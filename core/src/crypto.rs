@@ -31,8 +31,13 @@ impl SecretBox {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(key.expose().trim())
             .context("auth.secret_key: expected base64")?;
-        anyhow::ensure!(bytes.len() == 32, "auth.secret_key: expected 32 bytes, got {}", bytes.len());
-        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| anyhow!("auth.secret_key: bad key length"))?;
+        anyhow::ensure!(
+            bytes.len() == 32,
+            "auth.secret_key: expected 32 bytes, got {}",
+            bytes.len()
+        );
+        let cipher = Aes256Gcm::new_from_slice(&bytes)
+            .map_err(|_| anyhow!("auth.secret_key: bad key length"))?;
         Ok(SecretBox { cipher })
     }
 
@@ -46,12 +51,17 @@ impl SecretBox {
             .map_err(|_| anyhow!("encryption failed"))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        Ok(format!("{PREFIX}{}", base64::engine::general_purpose::STANDARD.encode(out)))
+        Ok(format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(out)
+        ))
     }
 
     /// Decrypts what [`SecretBox::encrypt`] produced; fails on tampering or a wrong key.
     pub fn decrypt(&self, stored: &str) -> anyhow::Result<Secret> {
-        let body = stored.strip_prefix(PREFIX).context("unknown secret format")?;
+        let body = stored
+            .strip_prefix(PREFIX)
+            .context("unknown secret format")?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(body)
             .context("corrupt secret")?;
@@ -62,7 +72,9 @@ impl SecretBox {
             .cipher
             .decrypt(&Nonce::from(nonce), sealed)
             .map_err(|_| anyhow!("secret does not decrypt with the configured key"))?;
-        Ok(Secret::new(String::from_utf8(plain).context("secret is not text")?))
+        Ok(Secret::new(
+            String::from_utf8(plain).context("secret is not text")?,
+        ))
     }
 }
 
@@ -71,7 +83,10 @@ impl SecretBox {
 pub fn mask(secret: &str) -> String {
     let chars: Vec<char> = secret.chars().collect();
     if chars.len() >= 16 {
-        format!("••••{}", chars[chars.len() - 4..].iter().collect::<String>())
+        format!(
+            "••••{}",
+            chars[chars.len() - 4..].iter().collect::<String>()
+        )
     } else {
         "••••".to_string()
     }
@@ -91,12 +106,19 @@ mod tests {
         let sealed = b.encrypt("sk-live-123456789").unwrap();
         assert!(!sealed.contains("sk-live"));
         assert_eq!(b.decrypt(&sealed).unwrap().expose(), "sk-live-123456789");
-        assert_ne!(sealed, b.encrypt("sk-live-123456789").unwrap(), "fresh nonce each time");
+        assert_ne!(
+            sealed,
+            b.encrypt("sk-live-123456789").unwrap(),
+            "fresh nonce each time"
+        );
         let mut tampered = sealed.clone();
         tampered.pop();
         tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
         assert!(b.decrypt(&tampered).is_err());
-        let other = SecretBox::new(&Secret::new(base64::engine::general_purpose::STANDARD.encode([8u8; 32]))).unwrap();
+        let other = SecretBox::new(&Secret::new(
+            base64::engine::general_purpose::STANDARD.encode([8u8; 32]),
+        ))
+        .unwrap();
         assert!(other.decrypt(&sealed).is_err());
     }
 

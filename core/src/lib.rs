@@ -12,12 +12,17 @@ pub mod crypto;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod jobs;
 pub mod keys;
+pub mod outbound;
 pub mod paging;
 pub mod projects;
 pub mod queue;
 pub mod ratelimit;
+pub mod remote;
+pub mod startup;
+pub mod worker_registry;
 
 pub use context::CoreContext;
-pub use error::{CoreError, CoreResult, ErrorCode};
+pub use error::{CoreError, CoreResult, ErrorCode, InputProblem};

@@ -6,6 +6,8 @@
 //! too, each test with its own database and queue-key namespace. With
 //! `ORCH_TEST_REQUIRE_SERVICES=1` a missing service fails the test instead of skipping it.
 
+pub mod engine;
+pub mod fake_worker;
 pub mod process;
 pub mod ws;
 
@@ -89,6 +91,7 @@ pub async fn service_env(
         ("ORCH_QUEUE_HEARTBEAT_SECS", "1".into()),
         ("ORCH_QUEUE_MISSED_HEARTBEATS", "3".into()),
         ("ORCH_SHUTDOWN_TIMEOUT", "10".into()),
+        ("ORCH_WORKER_HEALTH_INTERVAL_SECS", "1".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -307,6 +310,13 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// The `extensions.code` of the first error of a GraphQL answer, or `<none>`.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("<none>")
 }
 
 /// Runs `body` on every configured set of services: the embedded setup always, PostgreSQL +

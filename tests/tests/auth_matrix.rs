@@ -25,24 +25,156 @@ fn table() -> BTreeMap<&'static str, (Need, &'static str)> {
         ("health", (Nobody, "{ health { status } }")),
         ("viewer", (Viewer, "{ viewer { subject } }")),
         ("projects", (Viewer, "{ projects { id } }")),
-        ("project", (Viewer, "query($p: ID!) { project(id: $p) { id } }")),
-        ("apiKeys", (Admin, "query($p: ID!) { apiKeys(projectId: $p) { id } }")),
-        ("auditLog", (Admin, "query($p: ID!) { auditLog(projectId: $p) { totalCount } }")),
-        ("pipelines", (Viewer, "query($p: ID!) { pipelines(projectId: $p) { name } }")),
-        ("executions", (Viewer, "query($p: ID!) { executions(projectId: $p) { totalCount } }")),
-        ("execution", (Viewer, "query($e: ID!) { execution(id: $e) { id } }")),
-        ("createProject", (GlobalAdmin, "mutation { createProject(input: {slug: \"matrix-new\", name: \"New\"}) { id } }")),
-        ("createApiKey", (Admin, "mutation($p: ID!) { createApiKey(projectId: $p, name: \"m\", role: VIEWER) { secret } }")),
-        ("revokeApiKey", (Admin, "mutation($k: ID!) { revokeApiKey(id: $k) { id } }")),
-        ("startExecution", (Operator, "mutation($p: ID!) { startExecution(input: {projectId: $p, pipeline: \"noop\"}) { id } }")),
-        ("cancelExecution", (Operator, "mutation($e: ID!) { cancelExecution(id: $e) { id } }")),
-        ("retryExecution", (Operator, "mutation($e: ID!) { retryExecution(id: $e) { id } }")),
-        ("createPipeline", (Operator, "mutation($p: ID!) { createPipeline(input: {projectId: $p, name: \"matrix\", stages: [{name: \"a\", action: \"noop\"}]}) { name } }")),
-        ("deletePipeline", (Operator, "mutation($p: ID!) { deletePipeline(projectId: $p, name: \"matrix\") { name } }")),
-        ("workers", (Viewer, "query($p: ID!) { workers(projectId: $p) { id } }")),
-        ("worker", (Viewer, "query($w: ID!) { worker(id: $w) { id } }")),
-        ("registerWorker", (Admin, "mutation($p: ID!) { registerWorker(input: {projectId: $p, name: \"matrix\", url: \"http://127.0.0.1:9\", capabilities: [\"x\"]}) { token } }")),
-        ("deregisterWorker", (Admin, "mutation($w: ID!) { deregisterWorker(id: $w) { id } }")),
+        (
+            "project",
+            (Viewer, "query($p: ID!) { project(id: $p) { id } }"),
+        ),
+        (
+            "apiKeys",
+            (Admin, "query($p: ID!) { apiKeys(projectId: $p) { id } }"),
+        ),
+        (
+            "auditLog",
+            (
+                Admin,
+                "query($p: ID!) { auditLog(projectId: $p) { totalCount } }",
+            ),
+        ),
+        (
+            "pipelines",
+            (
+                Viewer,
+                "query($p: ID!) { pipelines(projectId: $p) { name } }",
+            ),
+        ),
+        (
+            "executions",
+            (
+                Viewer,
+                "query($p: ID!) { executions(projectId: $p) { totalCount } }",
+            ),
+        ),
+        (
+            "execution",
+            (Viewer, "query($e: ID!) { execution(id: $e) { id } }"),
+        ),
+        (
+            "createProject",
+            (
+                GlobalAdmin,
+                "mutation { createProject(input: {slug: \"matrix-new\", name: \"New\"}) { id } }",
+            ),
+        ),
+        (
+            "createApiKey",
+            (
+                Admin,
+                "mutation($p: ID!) { createApiKey(projectId: $p, name: \"m\", role: VIEWER) { secret } }",
+            ),
+        ),
+        (
+            "revokeApiKey",
+            (Admin, "mutation($k: ID!) { revokeApiKey(id: $k) { id } }"),
+        ),
+        (
+            "startExecution",
+            (
+                Operator,
+                "mutation($p: ID!) { startExecution(input: {projectId: $p, pipeline: \"noop\"}) { id } }",
+            ),
+        ),
+        (
+            "cancelExecution",
+            (
+                Operator,
+                "mutation($e: ID!) { cancelExecution(id: $e) { id } }",
+            ),
+        ),
+        (
+            "retryExecution",
+            (
+                Operator,
+                "mutation($e: ID!) { retryExecution(id: $e) { id } }",
+            ),
+        ),
+        (
+            "createPipeline",
+            (
+                Operator,
+                "mutation($p: ID!) { createPipeline(input: {projectId: $p, name: \"matrix\", stages: [{name: \"a\", action: \"noop\"}]}) { name } }",
+            ),
+        ),
+        (
+            "deletePipeline",
+            (
+                Operator,
+                "mutation($p: ID!) { deletePipeline(projectId: $p, name: \"matrix\") { name } }",
+            ),
+        ),
+        (
+            "workers",
+            (Viewer, "query($p: ID!) { workers(projectId: $p) { id } }"),
+        ),
+        (
+            "worker",
+            (Viewer, "query($w: ID!) { worker(id: $w) { id } }"),
+        ),
+        (
+            "registerWorker",
+            (
+                Admin,
+                "mutation($p: ID!) { registerWorker(input: {projectId: $p, name: \"matrix\", url: \"http://127.0.0.1:9\", capabilities: [\"x\"]}) { token } }",
+            ),
+        ),
+        (
+            "deregisterWorker",
+            (
+                Admin,
+                "mutation($w: ID!) { deregisterWorker(id: $w) { id } }",
+            ),
+        ),
+        (
+            "blueprints",
+            (
+                Viewer,
+                "query($p: ID!) { blueprints(projectId: $p) { name } }",
+            ),
+        ),
+        (
+            "blueprint",
+            (
+                Viewer,
+                "query($p: ID!) { blueprint(projectId: $p, name: \"redis\") { name } }",
+            ),
+        ),
+        (
+            "blueprintDependencies",
+            (
+                Viewer,
+                "query($p: ID!) { blueprintDependencies(projectId: $p, name: \"authentik\") { name } }",
+            ),
+        ),
+        (
+            "renderBlueprint",
+            (
+                Viewer,
+                "query($p: ID!) { renderBlueprint(projectId: $p, name: \"redis\", platform: DOCKER) { compose } }",
+            ),
+        ),
+        (
+            "upsertBlueprint",
+            (
+                Admin,
+                "mutation($p: ID!) { upsertBlueprint(projectId: $p, yaml: \"name: matrix\\ndefaults: { image: busybox }\\n\") { name } }",
+            ),
+        ),
+        (
+            "deleteBlueprint",
+            (
+                Admin,
+                "mutation($p: ID!) { deleteBlueprint(projectId: $p, name: \"matrix\") { name } }",
+            ),
+        ),
     ])
 }
 
@@ -59,14 +191,17 @@ fn root_fields(sdl: &str, type_name: &str) -> Vec<String> {
     for line in body.lines() {
         let trimmed = line.trim();
         if trimmed.starts_with("\"\"\"") {
-            in_doc = !(trimmed.len() > 3 && trimmed.ends_with("\"\"\"")) && !in_doc;
+            in_doc = !(in_doc || (trimmed.len() > 3 && trimmed.ends_with("\"\"\"")));
             continue;
         }
         if in_doc || trimmed.is_empty() || trimmed.starts_with('"') {
             continue;
         }
         if depth == 0 {
-            let name: String = trimmed.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = trimmed
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             if !name.is_empty() {
                 fields.push(name);
             }
@@ -88,7 +223,10 @@ fn every_schema_field_has_a_row() {
             }
         }
     }
-    assert!(missing.is_empty(), "fields without a role in the matrix: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "fields without a role in the matrix: {missing:?}"
+    );
 }
 
 fn code(body: &Value) -> Option<&str> {
@@ -116,10 +254,26 @@ async fn matrix(services: Services) {
     let vars = json!({ "p": p, "e": e, "k": k, "w": w });
     let callers: Vec<(&str, Option<String>, Need)> = vec![
         ("anonymous", None, Need::Nobody),
-        ("viewer", Some(project_token("default", "viewer")), Need::Viewer),
-        ("operator", Some(project_token("default", "operator")), Need::Operator),
-        ("project admin", Some(project_token("default", "admin")), Need::Admin),
-        ("global admin", Some(app.admin_token.clone()), Need::GlobalAdmin),
+        (
+            "viewer",
+            Some(project_token("default", "viewer")),
+            Need::Viewer,
+        ),
+        (
+            "operator",
+            Some(project_token("default", "operator")),
+            Need::Operator,
+        ),
+        (
+            "project admin",
+            Some(project_token("default", "admin")),
+            Need::Admin,
+        ),
+        (
+            "global admin",
+            Some(app.admin_token.clone()),
+            Need::GlobalAdmin,
+        ),
     ];
     for (field, (need, operation)) in table() {
         for (who, token, has) in &callers {

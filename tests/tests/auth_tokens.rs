@@ -20,7 +20,12 @@ fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value, kid: Option<&str>) ->
 }
 
 fn hs(claims: &Value) -> String {
-    sign(Algorithm::HS256, &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()), claims, None)
+    sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+        claims,
+        None,
+    )
 }
 
 fn b64(v: &Value) -> String {
@@ -28,11 +33,30 @@ fn b64(v: &Value) -> String {
 }
 
 async fn assert_refused(app: &orchestrator_tests::TestApp, label: &str, token: &str) {
-    let body = app.gql(Some(token), "{ viewer { subject } }", json!({})).await;
-    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{label}: {body}");
+    let body = app
+        .gql(Some(token), "{ viewer { subject } }", json!({}))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{label}: {body}"
+    );
     let text = body.to_string().to_lowercase();
-    for leak in ["expired", "signature", "algorithm", "audience", "issuer", "immature", "nbf", "exp ", "kid", "too large"] {
-        assert!(!text.contains(leak), "{label}: the response explains the refusal ({leak}): {body}");
+    for leak in [
+        "expired",
+        "signature",
+        "algorithm",
+        "audience",
+        "issuer",
+        "immature",
+        "nbf",
+        "exp ",
+        "kid",
+        "too large",
+    ] {
+        assert!(
+            !text.contains(leak),
+            "{label}: the response explains the refusal ({leak}): {body}"
+        );
     }
 }
 
@@ -41,7 +65,14 @@ fn rsa_pair(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
     let private = dir.join("private.pem");
     let public = dir.join("public.pem");
     let ok = std::process::Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(&private)
         .stderr(std::process::Stdio::null())
         .status()
@@ -57,7 +88,10 @@ fn rsa_pair(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>) {
         .unwrap()
         .success();
     assert!(ok, "openssl pkey -pubout");
-    (std::fs::read(private).unwrap(), std::fs::read(public).unwrap())
+    (
+        std::fs::read(private).unwrap(),
+        std::fs::read(public).unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,10 +113,18 @@ async fn forged_tokens_are_refused_and_valid_ones_accepted() {
     let good = json!({ "sub": "alice", "exp": now() + 600, "role": "viewer", "aud": "orchestrator", "iss": "https://id.example" });
 
     // The valid ones.
-    let body = app.gql(Some(&hs(&good)), "{ viewer { subject } }", json!({})).await;
+    let body = app
+        .gql(Some(&hs(&good)), "{ viewer { subject } }", json!({}))
+        .await;
     assert_eq!(body["data"]["viewer"]["subject"], "alice", "{body}");
     let rsa_key = EncodingKey::from_rsa_pem(&private_pem).unwrap();
-    let body = app.gql(Some(&sign(Algorithm::RS256, &rsa_key, &good, None)), "{ viewer { subject } }", json!({})).await;
+    let body = app
+        .gql(
+            Some(&sign(Algorithm::RS256, &rsa_key, &good, None)),
+            "{ viewer { subject } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(body["data"]["viewer"]["subject"], "alice", "RS256: {body}");
 
     let with = |k: &str, v: Value| {
@@ -92,9 +134,23 @@ async fn forged_tokens_are_refused_and_valid_ones_accepted() {
     };
     let mut no_exp = good.clone();
     no_exp.as_object_mut().unwrap().remove("exp");
-    let alg_none = format!("{}.{}.", b64(&json!({ "alg": "none", "typ": "JWT" })), b64(&good));
-    let other_secret = sign(Algorithm::HS256, &EncodingKey::from_secret(b"another-secret-another-secret-00"), &good, None);
-    let hs512 = sign(Algorithm::HS512, &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()), &good, None);
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({ "alg": "none", "typ": "JWT" })),
+        b64(&good)
+    );
+    let other_secret = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(b"another-secret-another-secret-00"),
+        &good,
+        None,
+    );
+    let hs512 = sign(
+        Algorithm::HS512,
+        &EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+        &good,
+        None,
+    );
     let mut huge = good.clone();
     huge["padding"] = json!("x".repeat(9 * 1024));
     let cases = vec![
@@ -105,7 +161,10 @@ async fn forged_tokens_are_refused_and_valid_ones_accepted() {
         ("not yet valid", hs(&with("nbf", json!(now() + 600)))),
         ("missing exp", hs(&no_exp)),
         ("wrong audience", hs(&with("aud", json!("someone-else")))),
-        ("wrong issuer", hs(&with("iss", json!("https://evil.example")))),
+        (
+            "wrong issuer",
+            hs(&with("iss", json!("https://evil.example"))),
+        ),
         ("unknown role", hs(&with("role", json!("root")))),
         ("over 8 KiB", hs(&huge)),
         ("garbage", "a.b.c".to_string()),
@@ -116,7 +175,12 @@ async fn forged_tokens_are_refused_and_valid_ones_accepted() {
     // A tampered payload with the original signature.
     let valid = hs(&good);
     let parts: Vec<&str> = valid.split('.').collect();
-    let tampered = format!("{}.{}.{}", parts[0], b64(&with("role", json!("admin"))), parts[2]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(&with("role", json!("admin"))),
+        parts[2]
+    );
     assert_refused(&app, "tampered payload", &tampered).await;
     app.stop().await;
 }
@@ -132,8 +196,15 @@ async fn rs256_tokens_from_a_jwks_file_pick_the_key_by_kid() {
         .args(["-noout", "-modulus"])
         .output()
         .unwrap();
-    let modulus_hex = String::from_utf8(out.stdout).unwrap().trim().trim_start_matches("Modulus=").to_string();
-    let modulus: Vec<u8> = (0..modulus_hex.len()).step_by(2).map(|i| u8::from_str_radix(&modulus_hex[i..i + 2], 16).unwrap()).collect();
+    let modulus_hex = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .trim_start_matches("Modulus=")
+        .to_string();
+    let modulus: Vec<u8> = (0..modulus_hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&modulus_hex[i..i + 2], 16).unwrap())
+        .collect();
     let jwks = json!({ "keys": [{
         "kty": "RSA", "kid": "key-1", "use": "sig", "alg": "RS256",
         "n": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(modulus),
@@ -141,12 +212,31 @@ async fn rs256_tokens_from_a_jwks_file_pick_the_key_by_kid() {
     }]});
     let jwks_path = dir.path().join("jwks.json");
     std::fs::write(&jwks_path, jwks.to_string()).unwrap();
-    let app = spawn_app_with(&Services::Embedded, Mode::Standalone, &[("ORCH_JWKS_FILE", jwks_path.to_str().unwrap())]).await;
+    let app = spawn_app_with(
+        &Services::Embedded,
+        Mode::Standalone,
+        &[("ORCH_JWKS_FILE", jwks_path.to_str().unwrap())],
+    )
+    .await;
     let key = EncodingKey::from_rsa_pem(&private_pem).unwrap();
     let claims = json!({ "sub": "svc", "exp": now() + 600, "projects": { "default": "operator" } });
-    let body = app.gql(Some(&sign(Algorithm::RS256, &key, &claims, Some("key-1"))), "{ viewer { subject projects { role } } }", json!({})).await;
-    assert_eq!(body["data"]["viewer"]["projects"][0]["role"], "OPERATOR", "{body}");
-    assert_refused(&app, "unknown kid", &sign(Algorithm::RS256, &key, &claims, Some("key-2"))).await;
+    let body = app
+        .gql(
+            Some(&sign(Algorithm::RS256, &key, &claims, Some("key-1"))),
+            "{ viewer { subject projects { role } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["viewer"]["projects"][0]["role"], "OPERATOR",
+        "{body}"
+    );
+    assert_refused(
+        &app,
+        "unknown kid",
+        &sign(Algorithm::RS256, &key, &claims, Some("key-2")),
+    )
+    .await;
     assert_refused(&app, "no kid", &sign(Algorithm::RS256, &key, &claims, None)).await;
     app.stop().await;
 }
@@ -154,20 +244,40 @@ async fn rs256_tokens_from_a_jwks_file_pick_the_key_by_kid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_mode_hides_introspection_and_suggestions() {
     let app = spawn_app_with(&Services::Embedded, Mode::Api, &[]).await;
-    let body = app.gql(Some(&app.admin_token), "{ __schema { types { name } } }", json!({})).await;
+    let body = app
+        .gql(
+            Some(&app.admin_token),
+            "{ __schema { types { name } } }",
+            json!({}),
+        )
+        .await;
     assert!(
         body["errors"].is_array() || body["data"]["__schema"].is_null(),
         "introspection must be off: {body}"
     );
-    let body = app.gql(Some(&app.admin_token), "{ projectz { id } }", json!({})).await;
+    let body = app
+        .gql(Some(&app.admin_token), "{ projectz { id } }", json!({}))
+        .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
-    assert!(!body.to_string().contains("Did you mean"), "suggestions must be off: {body}");
+    assert!(
+        !body.to_string().contains("Did you mean"),
+        "suggestions must be off: {body}"
+    );
     let page = app.http.get(app.url("/graphql")).send().await.unwrap();
     assert_eq!(page.status(), 404, "GraphiQL off in api mode");
     // And on in standalone mode.
     let standalone = spawn_app_with(&Services::Embedded, Mode::Standalone, &[]).await;
-    let body = standalone.gql(Some(&standalone.admin_token), "{ __schema { queryType { name } } }", json!({})).await;
-    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "QueryRoot", "{body}");
+    let body = standalone
+        .gql(
+            Some(&standalone.admin_token),
+            "{ __schema { queryType { name } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["__schema"]["queryType"]["name"], "QueryRoot",
+        "{body}"
+    );
     let _ = tokio::time::timeout(Duration::from_secs(5), app.stop()).await;
     standalone.stop().await;
 }

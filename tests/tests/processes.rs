@@ -65,6 +65,7 @@ async fn startup_errors_are_one_clear_line() {
     let dir = tmp.path().join("d3");
     let mut env = base_env(&dir);
     env.insert("REDIS_URL".into(), "redis://127.0.0.1:1".into());
+    env.insert("ORCH_STARTUP_TIMEOUT".into(), "1".into());
     let (code, _, stderr) = process::run(&bin, &["worker", "--listen", "127.0.0.1:0"], &env).await;
     assert_eq!(code, Some(1));
     assert_one_line(&stderr, "Redis");

@@ -3,20 +3,20 @@
 
 use std::time::Duration;
 
+use orchestrator_tests::error_code as code;
 use orchestrator_tests::ws::{Protocol, WsClient};
 use orchestrator_tests::{Services, on_all_services, project_token, spawn_app};
-use serde_json::{Value, json};
-
-fn code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("<none>")
-}
+use serde_json::json;
 
 async fn cross_tenant(services: Services) {
     let app = spawn_app(&services).await;
     let mut ids = std::collections::HashMap::new();
     for slug in ["team-a", "team-b"] {
         let p = app
-            .admin("mutation($s: String!) { createProject(input: {slug: $s, name: $s}) { id } }", json!({ "s": slug }))
+            .admin(
+                "mutation($s: String!) { createProject(input: {slug: $s, name: $s}) { id } }",
+                json!({ "s": slug }),
+            )
             .await["createProject"]["id"]
             .as_str()
             .unwrap()
@@ -55,24 +55,58 @@ async fn cross_tenant(services: Services) {
         // A random id answers exactly the same way.
         let random = json!({ "p": uuid::Uuid::new_v4(), "e": uuid::Uuid::new_v4(), "k": uuid::Uuid::new_v4() });
         let other = app.gql(Some(&a_admin), probe, random).await;
-        assert_eq!(body["errors"][0]["message"], other["errors"][0]["message"], "{probe}");
+        assert_eq!(
+            body["errors"][0]["message"], other["errors"][0]["message"],
+            "{probe}"
+        );
     }
     // Nothing was written to B, and B's key still works.
     let b_view = app
         .admin("query($p: ID!) { executions(projectId: $p) { totalCount } apiKeys(projectId: $p) { name revokedAt } }", json!({ "p": b_project }))
         .await;
     assert_eq!(b_view["executions"]["totalCount"], 1);
-    assert_eq!(b_view["apiKeys"], json!([{ "name": "k", "revokedAt": null }]));
+    assert_eq!(
+        b_view["apiKeys"],
+        json!([{ "name": "k", "revokedAt": null }])
+    );
     // A's lists never show B.
-    let body = app.gql(Some(&a_admin), "{ projects { slug } viewer { projects { project { slug } } } }", json!({})).await;
-    assert_eq!(body["data"]["projects"], json!([{ "slug": "team-a" }]), "{body}");
+    let body = app
+        .gql(
+            Some(&a_admin),
+            "{ projects { slug } viewer { projects { project { slug } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["projects"],
+        json!([{ "slug": "team-a" }]),
+        "{body}"
+    );
     // Over the websocket too.
-    let (mut ws, ack) = WsClient::connect(app.addr, Protocol::TransportWs, json!({ "Authorization": format!("Bearer {a_admin}") })).await;
+    let (mut ws, ack) = WsClient::connect(
+        app.addr,
+        Protocol::TransportWs,
+        json!({ "Authorization": format!("Bearer {a_admin}") }),
+    )
+    .await;
     assert_eq!(ack["type"], "connection_ack");
-    ws.start("1", "query($e: ID!) { execution(id: $e) { id } }", json!({ "e": b_exec })).await;
+    ws.start(
+        "1",
+        "query($e: ID!) { execution(id: $e) { id } }",
+        json!({ "e": b_exec }),
+    )
+    .await;
     let msg = ws.next_message(Duration::from_secs(5)).await;
-    assert_eq!(msg["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND", "{msg}");
-    ws.start("2", "query($e: ID!) { execution(id: $e) { id } }", json!({ "e": a_exec })).await;
+    assert_eq!(
+        msg["payload"]["errors"][0]["extensions"]["code"], "NOT_FOUND",
+        "{msg}"
+    );
+    ws.start(
+        "2",
+        "query($e: ID!) { execution(id: $e) { id } }",
+        json!({ "e": a_exec }),
+    )
+    .await;
     loop {
         let msg = ws.next_message(Duration::from_secs(5)).await;
         if msg["id"] == "2" && msg["type"] == "next" {

@@ -89,7 +89,9 @@ impl AccessQuery {
         let who = caller(ctx)?;
         let core = ctx.data::<CoreContext>()?;
         let project_id = parse_id(&project_id, "project")?;
-        let rows = orchestrator_core::api_keys::list(core, who, project_id).await.gql()?;
+        let rows = orchestrator_core::api_keys::list(core, who, project_id)
+            .await
+            .gql()?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -105,7 +107,9 @@ impl AccessQuery {
         let core = ctx.data::<CoreContext>()?;
         let project_id = parse_id(&project_id, "project")?;
         let page = PageRequest::new(first, after.as_deref()).gql()?;
-        let rows = orchestrator_core::audit::list(core, who, project_id, page).await.gql()?;
+        let rows = orchestrator_core::audit::list(core, who, project_id, page)
+            .await
+            .gql()?;
         Ok(connection(rows, AuditEntry::from))
     }
 }
@@ -127,9 +131,10 @@ impl AccessMutation {
         let who = caller(ctx)?;
         let core = ctx.data::<CoreContext>()?;
         let project_id = parse_id(&project_id, "project")?;
-        let created = orchestrator_core::api_keys::create(core, who, project_id, &name, role.into())
-            .await
-            .gql()?;
+        let created =
+            orchestrator_core::api_keys::create(core, who, project_id, &name, role.into())
+                .await
+                .gql()?;
         Ok(CreatedApiKey {
             api_key: created.key.into(),
             secret: created.secret,
@@ -141,6 +146,9 @@ impl AccessMutation {
         let who = caller(ctx)?;
         let core = ctx.data::<CoreContext>()?;
         let id = parse_id(&id, "API key")?;
-        Ok(orchestrator_core::api_keys::revoke(core, who, id).await.gql()?.into())
+        Ok(orchestrator_core::api_keys::revoke(core, who, id)
+            .await
+            .gql()?
+            .into())
     }
 }

@@ -28,7 +28,10 @@ struct AuditTrailExtension {
 }
 
 /// The first id-like value among the arguments (top level, then inside `input`).
-fn find_arg<'a>(args: &'a async_graphql::indexmap::IndexMap<Name, Value>, names: &[&str]) -> Option<&'a Value> {
+fn find_arg<'a>(
+    args: &'a async_graphql::indexmap::IndexMap<Name, Value>,
+    names: &[&str],
+) -> Option<&'a Value> {
     for name in names {
         if let Some(v) = args.get(*name) {
             return Some(v);
@@ -101,22 +104,39 @@ impl Extension for AuditTrailExtension {
                 .extensions
                 .as_ref()
                 .and_then(|e| e.get("code"))
-                .map_or_else(|| "ERROR".to_string(), |c| c.to_string().trim_matches('"').to_string()),
+                .map_or_else(
+                    || "ERROR".to_string(),
+                    |c| c.to_string().trim_matches('"').to_string(),
+                ),
         };
         let result_id = match &result {
             Ok(Some(Value::Object(obj))) => as_text(obj.get("id")),
             _ => None,
         };
-        let target = as_text(find_arg(&args, &["id", "backendId", "executionId", "name"])).or(result_id);
-        let project_id = as_text(find_arg(&args, &["projectId"])).and_then(|p| Uuid::parse_str(&p).ok());
+        let target =
+            as_text(find_arg(&args, &["id", "backendId", "executionId", "name"])).or(result_id);
+        let project_id =
+            as_text(find_arg(&args, &["projectId"])).and_then(|p| Uuid::parse_str(&p).ok());
         if let Ok(core) = ctx.data::<CoreContext>() {
             // Only attach the project when the caller belongs to it, so a refused probe of a
             // foreign project never shows up in that project's log.
             let project_id = match (project_id, identity) {
-                (Some(pid), Some(who)) => orchestrator_core::projects::visible_to(core, who, pid).await.then_some(pid),
+                (Some(pid), Some(who)) => orchestrator_core::projects::visible_to(core, who, pid)
+                    .await
+                    .then_some(pid),
                 _ => None,
             };
-            record(core, AuditEntry { project_id, actor, action, target, outcome }).await;
+            record(
+                core,
+                AuditEntry {
+                    project_id,
+                    actor,
+                    action,
+                    target,
+                    outcome,
+                },
+            )
+            .await;
         }
         result
     }

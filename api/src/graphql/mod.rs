@@ -2,16 +2,21 @@
 
 mod access;
 mod audit_trail;
+mod blueprints;
 mod enums;
 mod executions;
 mod limits;
 mod loaders;
+mod pipelines;
 mod projects;
 mod scalars;
+mod stages;
+mod subscriptions;
 mod system;
+mod workers;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
 use orchestrator_core::CoreContext;
 
 pub use enums::*;
@@ -22,19 +27,25 @@ pub struct QueryRoot(
     system::SystemQuery,
     access::AccessQuery,
     projects::ProjectQuery,
+    blueprints::BlueprintQuery,
     executions::ExecutionQuery,
+    pipelines::PipelineQuery,
+    workers::WorkerQuery,
 );
 
 /// Every mutation field.
 #[derive(MergedObject, Default)]
 pub struct MutationRoot(
     projects::ProjectMutation,
+    blueprints::BlueprintMutation,
     access::AccessMutation,
     executions::ExecutionMutation,
+    pipelines::PipelineMutation,
+    workers::WorkerMutation,
 );
 
 /// The product's schema type.
-pub type OrchestratorSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type OrchestratorSchema = Schema<QueryRoot, MutationRoot, subscriptions::SubscriptionRoot>;
 
 /// Surface options that differ between process modes.
 #[derive(Debug, Clone, Copy)]
@@ -45,11 +56,11 @@ pub struct SchemaOptions {
     pub limits: orchestrator_core::config::Limits,
 }
 
-fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+fn builder() -> SchemaBuilder<QueryRoot, MutationRoot, subscriptions::SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        subscriptions::SubscriptionRoot,
     )
 }
 
@@ -58,6 +69,10 @@ pub fn build_schema(core: CoreContext, options: SchemaOptions) -> OrchestratorSc
     let mut b = builder()
         .data(DataLoader::new(
             loaders::StagesByExecution(core.clone()),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            loaders::HandshakesByStage(core.clone()),
             tokio::spawn,
         ))
         .data(core)
