@@ -57,6 +57,7 @@ async fn startup_errors_are_one_clear_line() {
         "DATABASE_URL".into(),
         "postgres://nobody:secretpw@127.0.0.1:1/none".into(),
     );
+    env.insert("ORCH_STARTUP_TIMEOUT".into(), "1".into());
     let (code, _, stderr) = process::run(&bin, &["api", "--listen", "127.0.0.1:0"], &env).await;
     assert_eq!(code, Some(1));
     assert_one_line(&stderr, "cannot connect to the database");
