@@ -18,7 +18,9 @@ use orchestrator_core::CoreContext;
 use orchestrator_core::config::Secret;
 use orchestrator_core::engine::action::{ActionError, ActionOutput, StageAction, builtin_actions};
 use orchestrator_core::engine::pipeline::{REMOTE_ACTION, StageSpec};
-use orchestrator_core::events::publish_stage;
+use orchestrator_core::events::{
+    publish_execution, publish_execution_row, publish_stage, publish_stage_row,
+};
 use orchestrator_core::jobs::RunStage;
 use orchestrator_core::queue::PushOptions;
 use orchestrator_core::remote::RemoteWorkerClient;
@@ -121,17 +123,23 @@ impl StageRunner {
         let db = &self.core.db;
         let claimed =
             stage_store::claim(db, job.stage_id, job.attempt, job_id, &self.worker_name).await?;
-        let result = match claimed {
-            Some(stage) => {
-                publish_stage(&self.core, stage.id).await;
+        match claimed {
+            Some((stage, started)) => {
+                // Tell subscribers, from the rows as committed (no re-read).
+                publish_stage_row(&self.core, &stage).await;
+                if let Some(execution) = &started {
+                    publish_execution_row(&self.core, execution).await;
+                }
                 self.run_claimed(&stage, priority, false, job, job_id, permit)
                     .await
             }
-            None => self.look_closer(job, job_id, permit).await,
-        };
-        // Whatever the job did is committed by now: tell subscribers.
-        publish_stage(&self.core, job.stage_id).await;
-        result
+            None => {
+                let result = self.look_closer(job, job_id, permit).await;
+                // Whatever the job did is committed by now: tell subscribers.
+                publish_stage(&self.core, job.stage_id).await;
+                result
+            }
+        }
     }
 
     /// A job that could not claim its attempt: stale, duplicate, already done, or its
@@ -235,25 +243,32 @@ impl StageRunner {
         };
         let elapsed_ms = started.elapsed().as_millis() as i64;
         let db = &self.core.db;
-        match outcome {
+        let result = match outcome {
             Outcome::Succeeded(output) => {
-                match stage_outcome::succeed(db, stage, job_id, slot, output, elapsed_ms).await? {
-                    AfterSuccess::Next(next_id) => {
-                        // Published before the next stage can start, so changes arrive in order.
-                        publish_stage(&self.core, stage.id).await;
-                        self.push(RunStage::first(next_id, 1), priority, None)
-                            .await?;
-                        permit.hand_off(priority.weight() as u8);
-                    }
-                    AfterSuccess::Finished | AfterSuccess::Cancelled | AfterSuccess::Lost => {}
+                let success =
+                    stage_outcome::succeed(db, stage, job_id, slot, output, elapsed_ms).await?;
+                // Published before the next stage can start, so changes arrive in order.
+                if let Some(row) = &success.stage {
+                    publish_stage_row(&self.core, row).await;
                 }
-                Ok(())
+                match (&success.execution, success.after) {
+                    (Some(execution), _) => publish_execution_row(&self.core, execution).await,
+                    (None, AfterSuccess::Finished | AfterSuccess::Cancelled) => {
+                        publish_execution(&self.core, stage.execution_id).await
+                    }
+                    (None, _) => {}
+                }
+                if let AfterSuccess::Next(next_id) = success.after {
+                    self.push(RunStage::first(next_id, 1), priority, None)
+                        .await?;
+                    permit.hand_off(priority.weight() as u8);
+                }
+                return Ok(());
             }
             Outcome::Retry(message) if stage.attempt < stage.max_attempts => {
                 let backoff = spec.and_then(|s| s.backoff).unwrap_or_default();
                 let delay = delay_before(&backoff, stage.attempt + 1);
                 if stage_outcome::schedule_retry(db, stage, job_id, slot, &message, delay).await? {
-                    publish_stage(&self.core, stage.id).await;
                     let next = RunStage {
                         stage_id: stage.id,
                         attempt: stage.attempt + 1,
@@ -286,7 +301,10 @@ impl StageRunner {
                 Ok(())
             }
             Outcome::Cancelled => stage_outcome::cancel(db, stage, job_id, slot).await,
-        }
+        };
+        // Retry, failure, wait or cancel: committed by now; tell subscribers.
+        publish_stage(&self.core, stage.id).await;
+        result
     }
 
     async fn run_builtin(

@@ -22,6 +22,15 @@ use orchestrator_entity::{ExecutionStatus, StageStatus, executions, stages};
 
 use crate::stage_store::owned_stage_update;
 
+/// A recorded success: what it led to, and the rows as committed (for publishing without
+/// a re-read; the execution only when nothing changed it after the returned state).
+#[derive(Debug, Clone)]
+pub struct Success {
+    pub after: AfterSuccess,
+    pub stage: Option<stages::Model>,
+    pub execution: Option<executions::Model>,
+}
+
 /// What a successful stage led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterSuccess {
@@ -55,7 +64,12 @@ pub async fn succeed(
     slot: Option<Uuid>,
     output: ActionOutput,
     elapsed_ms: i64,
-) -> anyhow::Result<AfterSuccess> {
+) -> anyhow::Result<Success> {
+    let lost = Success {
+        after: AfterSuccess::Lost,
+        stage: None,
+        execution: None,
+    };
     let now = Utc::now();
     let txn = begin_write(db).await?;
     let Some(execution) = executions::Entity::update_many()
@@ -81,7 +95,7 @@ pub async fn succeed(
         .await?
         .pop()
     else {
-        return Ok(AfterSuccess::Lost);
+        return Ok(lost);
     };
     give_back_slot(&txn, stage, slot).await?;
     let updated = owned_stage_update(stage, job_id)
@@ -95,12 +109,13 @@ pub async fn succeed(
         .col_expr(stages::Column::CostUsd, Expr::value(output.cost_usd))
         .col_expr(stages::Column::DurationMs, Expr::value(Some(elapsed_ms)))
         .col_expr(stages::Column::FinishedAt, Expr::value(Some(now)))
-        .exec(&txn)
-        .await?;
-    if updated.rows_affected == 0 {
+        .exec_with_returning(&txn)
+        .await?
+        .pop();
+    let Some(updated) = updated else {
         txn.rollback().await?;
-        return Ok(AfterSuccess::Lost);
-    }
+        return Ok(lost);
+    };
     let message = format!("stage {} succeeded in {elapsed_ms} ms", stage.name);
     append_log(
         &txn,
@@ -182,7 +197,12 @@ pub async fn succeed(
         }
     };
     txn.commit().await?;
-    Ok(after)
+    Ok(Success {
+        after,
+        stage: Some(updated),
+        // Finishing changed the execution after the row read back above.
+        execution: matches!(after, AfterSuccess::Next(_)).then_some(execution),
+    })
 }
 
 /// Ends the attempt with a retryable error and schedules the next attempt after `delay`.

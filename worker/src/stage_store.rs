@@ -51,14 +51,15 @@ pub(crate) fn owned_stage_update(
 /// Claims `attempt` of the stage for `job_id` and marks it running (`HANDSHAKING` for a
 /// remote stage), unless another job owns the attempt, the stage moved on, or its execution
 /// was cancelled or ended. The same job may claim again (a re-delivery after a crash).
-/// Returns the claimed stage; `None` means "look closer" (see the runner).
+/// Returns the claimed stage as committed, with its execution when the claim started it;
+/// `None` means "look closer" (see the runner).
 pub async fn claim(
     db: &DatabaseConnection,
     stage_id: Uuid,
     attempt: i32,
     job_id: &str,
     worker_name: &str,
-) -> anyhow::Result<Option<stages::Model>> {
+) -> anyhow::Result<Option<(stages::Model, Option<executions::Model>)>> {
     let now = Utc::now();
     let running = Expr::case(
         Expr::col(stages::Column::Action).eq(REMOTE_ACTION),
@@ -105,8 +106,9 @@ pub async fn claim(
     let Some(stage) = claimed else {
         return Ok(None);
     };
+    let mut started = None;
     if stage.position == 0 {
-        executions::Entity::update_many()
+        started = executions::Entity::update_many()
             .col_expr(
                 executions::Column::Status,
                 Expr::value(ExecutionStatus::Running),
@@ -119,8 +121,9 @@ pub async fn claim(
             )
             .filter(executions::Column::Id.eq(stage.execution_id))
             .filter(executions::Column::Status.eq(ExecutionStatus::Queued))
-            .exec(db)
-            .await?;
+            .exec_with_returning(db)
+            .await?
+            .pop();
     }
     let message = format!(
         "stage {} started (attempt {}/{}) on {worker_name}",
@@ -135,7 +138,7 @@ pub async fn claim(
         &message,
     )
     .await?;
-    Ok(Some(stage))
+    Ok(Some((stage, started)))
 }
 
 /// Marks a remote stage whose handshake was accepted as running.

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use bus::{BusStats, EventBus};
-pub use publish::{publish_execution, publish_log, publish_stage, publish_worker};
+pub use publish::{
+    publish_execution, publish_execution_row, publish_log, publish_stage, publish_stage_row,
+    publish_worker,
+};
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -117,3 +117,33 @@ pub async fn publish_worker(ctx: &CoreContext, id: Uuid) {
         }
     }
 }
+
+/// Publishes `StageUpdated` with a stage row the caller read back from its own committed
+/// write (`RETURNING`), saving the re-read.
+pub async fn publish_stage_row(ctx: &CoreContext, row: &stages::Model) {
+    send(
+        ctx,
+        EventKind::StageUpdated,
+        row.project_id,
+        row.id,
+        Some(row.execution_id),
+        row.sequence,
+        row,
+    )
+    .await
+}
+
+/// Publishes `ExecutionUpdated` with an execution row the caller read back from its own
+/// committed write (`RETURNING`), saving the re-read.
+pub async fn publish_execution_row(ctx: &CoreContext, row: &executions::Model) {
+    send(
+        ctx,
+        EventKind::ExecutionUpdated,
+        row.project_id,
+        row.id,
+        None,
+        row.sequence,
+        row,
+    )
+    .await
+}
