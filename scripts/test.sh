@@ -159,6 +159,18 @@ else
     cargo clippy --workspace --all-targets --locked -- -D warnings
 fi
 
+# The subscription tests drive the API with third-party client libraries under Node.
+section "client libraries for the tests (npm ci --prefix tests/js)"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+    else
+        echo "node and npm are needed for the client-library tests; install them (Debian: nodejs npm)" >&2
+        exit 1
+    fi
+fi
+npm ci --prefix "$REPO_ROOT/tests/js" --no-audit --no-fund --loglevel=error
+
 TEST_LOG="$SVC_DIR/test-output.log"
 TEST_SUMMARY=""
 if cargo nextest --version >/dev/null 2>&1; then

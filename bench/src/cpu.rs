@@ -48,12 +48,12 @@ pub fn snapshot() -> CpuSnapshot {
 
 impl CpuSnapshot {
     /// CPU milliseconds per unit of work between `self` (earlier) and `later`, by group.
+    /// `other` is everything else on the machine: a large share means the run was disturbed.
     /// Processes that ended in between are not counted.
     pub fn per_unit(&self, later: &CpuSnapshot, units: usize) -> String {
         later
             .0
             .iter()
-            .filter(|(name, _)| name.as_str() != "other")
             .map(|(name, after)| {
                 let before = self.0.get(name).copied().unwrap_or(0.0);
                 format!(
