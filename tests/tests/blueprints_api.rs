@@ -224,3 +224,42 @@ on_all_services! {
     authentik_installs_after_postgresql_and_redis => super::authentik_installs_after_postgresql_and_redis;
     rendering_shows_no_variable_and_no_secret => super::rendering_shows_no_variable_and_no_secret;
 }
+
+/// Without `projectId` the catalogue is the builtins alone (as CONTRACTS §1 names the
+/// queries); any authenticated caller may read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builtins_are_readable_without_a_project() {
+    let app = orchestrator_tests::spawn_app(&orchestrator_tests::Services::Embedded).await;
+    let token = orchestrator_tests::project_token("default", "viewer");
+    let body = app
+        .gql(
+            Some(&token),
+            "{ blueprints(category: \"auth\") { name source } blueprint(name: \"redis\") { name } blueprintDependencies(name: \"authentik\") { name } renderBlueprint(name: \"redis\", platform: DOCKER) { compose } }",
+            serde_json::json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    assert_eq!(body["data"]["blueprints"][0]["name"], "authentik", "{body}");
+    assert_eq!(body["data"]["blueprints"][0]["source"], "BUILTIN");
+    let order: Vec<&str> = body["data"]["blueprintDependencies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["postgresql", "redis", "authentik"]);
+    assert!(
+        body["data"]["renderBlueprint"]["compose"]
+            .as_str()
+            .unwrap()
+            .contains("redis")
+    );
+    let body = app
+        .gql(None, "{ blueprints { name } }", serde_json::json!({}))
+        .await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{body}"
+    );
+    app.stop().await;
+}

@@ -88,18 +88,18 @@ pub struct BlueprintQuery;
 
 #[Object]
 impl BlueprintQuery {
-    /// The builtins and the project's own blueprints, by name, optionally only those of a
-    /// category or those that run on a platform.
+    /// The builtins and — given `projectId` — the project's own blueprints, by name, optionally
+    /// only those of a category or those that run on a platform.
     async fn blueprints(
         &self,
         ctx: &Context<'_>,
-        project_id: ID,
+        project_id: Option<ID>,
         category: Option<String>,
         platform: Option<Platform>,
     ) -> GqlResult<Vec<Blueprint>> {
         let who = caller(ctx)?;
         let core = ctx.data::<CoreContext>()?;
-        let project_id = parse_id(&project_id, "project")?;
+        let project_id = project_id.map(|p| parse_id(&p, "project")).transpose()?;
         let filter = BlueprintFilter {
             category,
             platform: platform.map(to_engine_platform),
@@ -112,12 +112,12 @@ impl BlueprintQuery {
     async fn blueprint(
         &self,
         ctx: &Context<'_>,
-        project_id: ID,
+        project_id: Option<ID>,
         name: String,
     ) -> GqlResult<Blueprint> {
         let who = caller(ctx)?;
         let core = ctx.data::<CoreContext>()?;
-        let project_id = parse_id(&project_id, "project")?;
+        let project_id = project_id.map(|p| parse_id(&p, "project")).transpose()?;
         Ok(browse::get(core, who, project_id, &name)
             .await
             .gql()?
@@ -128,12 +128,12 @@ impl BlueprintQuery {
     async fn blueprint_dependencies(
         &self,
         ctx: &Context<'_>,
-        project_id: ID,
+        project_id: Option<ID>,
         name: String,
     ) -> GqlResult<Vec<Blueprint>> {
         let who = caller(ctx)?;
         let core = ctx.data::<CoreContext>()?;
-        let project_id = parse_id(&project_id, "project")?;
+        let project_id = project_id.map(|p| parse_id(&p, "project")).transpose()?;
         let order = browse::install_order(core, who, project_id, &name)
             .await
             .gql()?;
@@ -146,7 +146,7 @@ impl BlueprintQuery {
     async fn render_blueprint(
         &self,
         ctx: &Context<'_>,
-        project_id: ID,
+        project_id: Option<ID>,
         name: String,
         platform: Platform,
         params: Option<Json<Value>>,
@@ -154,7 +154,7 @@ impl BlueprintQuery {
     ) -> GqlResult<RenderedBlueprint> {
         let who = caller(ctx)?;
         let core = ctx.data::<CoreContext>()?;
-        let project_id = parse_id(&project_id, "project")?;
+        let project_id = project_id.map(|p| parse_id(&p, "project")).transpose()?;
         let request = PreviewRequest {
             name,
             platform: to_engine_platform(platform),
@@ -186,7 +186,7 @@ impl BlueprintMutation {
         let core = ctx.data::<CoreContext>()?;
         let project_id = parse_id(&project_id, "project")?;
         let row = store::upsert(core, who, project_id, &yaml).await.gql()?;
-        Ok(browse::get(core, who, project_id, &row.name)
+        Ok(browse::get(core, who, Some(project_id), &row.name)
             .await
             .gql()?
             .into())

@@ -66,19 +66,33 @@ fn builtin_source(name: &str) -> Option<&'static str> {
         .map(|(_, source)| *source)
 }
 
-/// A project the caller may view, its stored blueprints and its catalogue.
+/// A project the caller may view (none: the builtins alone), its stored blueprints and its
+/// catalogue.
 struct Visible {
-    project: projects::Model,
+    project: Option<projects::Model>,
     stored: ProjectBlueprints,
     catalogue: Catalogue,
 }
 
-async fn load_visible(ctx: &CoreContext, who: &Identity, project_id: Uuid) -> CoreResult<Visible> {
+async fn load_visible(
+    ctx: &CoreContext,
+    who: &Identity,
+    project_id: Option<Uuid>,
+) -> CoreResult<Visible> {
+    let Some(project_id) = project_id else {
+        let stored = ProjectBlueprints::default();
+        let catalogue = stored.catalogue();
+        return Ok(Visible {
+            project: None,
+            stored,
+            catalogue,
+        });
+    };
     let project = crate::projects::get_authorized(ctx, who, project_id, Role::Viewer).await?;
     let stored = ProjectBlueprints::load(&ctx.db, project.id).await?;
     let catalogue = stored.catalogue();
     Ok(Visible {
-        project,
+        project: Some(project),
         stored,
         catalogue,
     })
@@ -94,7 +108,7 @@ fn not_found() -> CoreError {
 pub async fn list(
     ctx: &CoreContext,
     who: &Identity,
-    project_id: Uuid,
+    project_id: Option<Uuid>,
     filter: &BlueprintFilter,
 ) -> CoreResult<Vec<CatalogueEntry>> {
     let Visible {
@@ -117,7 +131,7 @@ pub async fn list(
 pub async fn get(
     ctx: &CoreContext,
     who: &Identity,
-    project_id: Uuid,
+    project_id: Option<Uuid>,
     name: &str,
 ) -> CoreResult<CatalogueEntry> {
     let visible = load_visible(ctx, who, project_id).await?;
@@ -128,7 +142,7 @@ pub async fn get(
 pub async fn install_order(
     ctx: &CoreContext,
     who: &Identity,
-    project_id: Uuid,
+    project_id: Option<Uuid>,
     name: &str,
 ) -> CoreResult<Vec<CatalogueEntry>> {
     let Visible {
@@ -185,11 +199,11 @@ pub struct ComponentPreview {
 
 /// Renders `request.name` with its dependencies for the project, without deploying
 /// anything. Fresh secrets are generated and never shown: the answer holds masks only.
-#[tracing::instrument(skip_all, fields(project_id = %project_id, blueprint = %request.name))]
+#[tracing::instrument(skip_all, fields(project_id = ?project_id, blueprint = %request.name))]
 pub async fn render_preview(
     ctx: &CoreContext,
     who: &Identity,
-    project_id: Uuid,
+    project_id: Option<Uuid>,
     request: &PreviewRequest,
 ) -> CoreResult<BlueprintPreview> {
     let Visible {
@@ -200,7 +214,9 @@ pub async fn render_preview(
     }
     let mut render_request = RenderRequest::new(&[request.name.as_str()], request.platform);
     render_request.namespace = request.namespace.clone();
-    render_request.project = project_label(&project.slug);
+    render_request.project = project
+        .as_ref()
+        .map_or_else(|| "preview".to_owned(), |p| project_label(&p.slug));
     render_request.params = params_by_blueprint(request.params.as_ref())?;
     let plan = render(&catalogue, &render_request).map_err(render_error)?;
     Ok(preview_of(&plan))
