@@ -124,8 +124,11 @@ impl JobQueue {
                     .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                     .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10));
+                // One connection: every queue operation of apalis runs in one transaction, so
+                // they simply take turns instead of meeting SQLite's busy handler, which
+                // sleeps whole milliseconds (measured: 1.6x the stages per second of four).
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
+                    .max_connections(1)
                     .connect_with(options)
                     .await
                     .with_context(|| format!("cannot open the queue file {}", path.display()))?;
