@@ -137,8 +137,9 @@ async fn max_concurrent_holds_across_processes(services: Services) {
         second = Some(worker_process);
     }
 
+    // Enough executions that both worker processes get a share of the waiting stages.
     let mut ids = Vec::new();
-    for i in 0..10 {
+    for i in 0..24 {
         ids.push(start(&app, &project, "narrow", json!({ "n": i }), "NORMAL").await);
     }
     let mut waited = false;
