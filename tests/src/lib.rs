@@ -312,6 +312,35 @@ impl Drop for TestApp {
     }
 }
 
+/// A token with the global admin role, for tests that talk to separate processes.
+pub fn global_admin_token() -> String {
+    mint(&Claims {
+        sub: "test-admin".into(),
+        exp: chrono::Utc::now().timestamp() + 3600,
+        nbf: None,
+        iat: None,
+        role: Some("admin".into()),
+        projects: Default::default(),
+    })
+}
+
+/// Posts a GraphQL operation to the process at `addr`, asserting there are no errors;
+/// returns `data`.
+pub async fn post_gql(addr: SocketAddr, token: &str, query: &str, variables: Value) -> Value {
+    let body: Value = reqwest::Client::new()
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("POST /graphql")
+        .json()
+        .await
+        .expect("GraphQL JSON response");
+    assert!(body.get("errors").is_none(), "{body:#}");
+    body["data"].clone()
+}
+
 /// The `extensions.code` of the first error of a GraphQL answer, or `<none>`.
 pub fn error_code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]

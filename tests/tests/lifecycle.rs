@@ -7,34 +7,9 @@ use std::time::Duration;
 
 use orchestrator_tests::process;
 use orchestrator_tests::{Services, product_binary, service_env};
-use serde_json::{Value, json};
+use orchestrator_tests::{global_admin_token, post_gql};
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
-
-async fn gql(addr: SocketAddr, token: &str, query: &str, variables: Value) -> Value {
-    let body: Value = reqwest::Client::new()
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(body["errors"].is_null(), "{body}");
-    body["data"].clone()
-}
-
-fn admin_token() -> String {
-    orchestrator_tests::mint(&orchestrator_core::auth::Claims {
-        sub: "t".into(),
-        exp: chrono::Utc::now().timestamp() + 600,
-        nbf: None,
-        iat: None,
-        role: Some("admin".into()),
-        projects: Default::default(),
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_running_stage_finish_and_exits_zero() {
@@ -43,10 +18,11 @@ async fn sigterm_lets_the_running_stage_finish_and_exits_zero() {
     let env = service_env(&Services::Embedded, tmp.path()).await;
     let mut proc = process::start(&bin, &[], &env, tmp.path(), "standalone");
     proc.wait_ready("/ready", Duration::from_secs(20)).await;
-    let token = admin_token();
-    let project =
-        gql(proc.addr, &token, "{ projects { id } }", json!({})).await["projects"][0]["id"].clone();
-    let id = gql(proc.addr, &token, "mutation($p: ID!) { startExecution(input: {projectId: $p, pipeline: \"sleep\", input: {ms: 1500}}) { id } }", json!({ "p": project }))
+    let token = global_admin_token();
+    let project = post_gql(proc.addr, &token, "{ projects { id } }", json!({})).await["projects"]
+        [0]["id"]
+        .clone();
+    let id = post_gql(proc.addr, &token, "mutation($p: ID!) { startExecution(input: {projectId: $p, pipeline: \"sleep\", input: {ms: 1500}}) { id } }", json!({ "p": project }))
         .await["startExecution"]["id"]
         .as_str()
         .unwrap()
@@ -54,7 +30,7 @@ async fn sigterm_lets_the_running_stage_finish_and_exits_zero() {
     // Wait until the stage runs, then ask the process to stop.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let data = gql(
+        let data = post_gql(
             proc.addr,
             &token,
             "query($id: ID!) { execution(id: $id) { status } }",
@@ -178,9 +154,9 @@ async fn the_api_waits_for_its_database_and_redis() {
         redis_real,
     ));
     proc.wait_ready("/ready", Duration::from_secs(30)).await;
-    let data = gql(
+    let data = post_gql(
         proc.addr,
-        &admin_token(),
+        &global_admin_token(),
         "{ projects { slug } }",
         json!({}),
     )

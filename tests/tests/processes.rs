@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use orchestrator_tests::process::{self, Process};
 use orchestrator_tests::{Services, product_binary, service_env};
+use orchestrator_tests::{global_admin_token, post_gql};
 use serde_json::{Value, json};
 
 fn base_env(data_dir: &std::path::Path) -> HashMap<String, String> {
@@ -164,21 +165,6 @@ async fn the_embedded_default_answers_with_a_cli_token() {
     );
 }
 
-async fn gql(addr: std::net::SocketAddr, token: &str, query: &str, variables: Value) -> Value {
-    let body: Value = reqwest::Client::new()
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(body.get("errors").is_none(), "{body:#}");
-    body["data"].clone()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_enqueues_and_two_workers_share_the_backlog() {
     let Some(services) = Services::postgres_redis() else {
@@ -190,21 +176,14 @@ async fn api_enqueues_and_two_workers_share_the_backlog() {
 
     let mut api = process::start(&bin, &["api"], &env, tmp.path(), "api");
     api.wait_ready("/ready", Duration::from_secs(30)).await;
-    let token = orchestrator_tests::mint(&orchestrator_core::auth::Claims {
-        sub: "test".into(),
-        exp: chrono::Utc::now().timestamp() + 600,
-        nbf: None,
-        iat: None,
-        role: Some("admin".into()),
-        projects: Default::default(),
-    });
-    let data = gql(api.addr, &token, "{ projects { id } }", json!({})).await;
+    let token = global_admin_token();
+    let data = post_gql(api.addr, &token, "{ projects { id } }", json!({})).await;
     let project = data["projects"][0]["id"].as_str().unwrap().to_string();
 
     // A backlog queued while no worker runs.
     let mut ids = Vec::new();
     for i in 0..24 {
-        let data = gql(
+        let data = post_gql(
             api.addr,
             &token,
             "mutation($p: ID!, $i: JSON) { startExecution(input: {projectId: $p, pipeline: \"sleep\", input: $i}) { id } }",
@@ -214,7 +193,7 @@ async fn api_enqueues_and_two_workers_share_the_backlog() {
         ids.push(data["startExecution"]["id"].as_str().unwrap().to_string());
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let data = gql(
+    let data = post_gql(
         api.addr,
         &token,
         "query($p: ID!) { executions(projectId: $p, status: QUEUED) { totalCount } }",
@@ -240,7 +219,7 @@ async fn api_enqueues_and_two_workers_share_the_backlog() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let data = gql(
+        let data = post_gql(
             api.addr,
             &token,
             "query($p: ID!) { executions(projectId: $p, status: SUCCEEDED) { totalCount } }",
@@ -262,7 +241,7 @@ async fn api_enqueues_and_two_workers_share_the_backlog() {
     // Each stage ran exactly once, and both worker processes took part.
     let mut ran_on = HashMap::<String, usize>::new();
     for id in &ids {
-        let data = gql(
+        let data = post_gql(
             api.addr,
             &token,
             "query($id: ID!) { execution(id: $id) { stages { attempt status } logs { message } } }",

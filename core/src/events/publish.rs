@@ -39,18 +39,7 @@ async fn send<M: serde::Serialize>(
 /// Publishes `ExecutionUpdated` with the execution as committed.
 pub async fn publish_execution(ctx: &CoreContext, id: Uuid) {
     match executions::Entity::find_by_id(id).one(&ctx.db).await {
-        Ok(Some(row)) => {
-            send(
-                ctx,
-                EventKind::ExecutionUpdated,
-                row.project_id,
-                row.id,
-                None,
-                row.sequence,
-                &row,
-            )
-            .await
-        }
+        Ok(Some(row)) => publish_execution_row(ctx, &row).await,
         Ok(None) => {}
         Err(err) => {
             tracing::warn!(execution_id = %id, error = %err, "cannot read the execution to publish it")
@@ -63,16 +52,7 @@ pub async fn publish_execution(ctx: &CoreContext, id: Uuid) {
 pub async fn publish_stage(ctx: &CoreContext, id: Uuid) {
     match stages::Entity::find_by_id(id).one(&ctx.db).await {
         Ok(Some(row)) => {
-            send(
-                ctx,
-                EventKind::StageUpdated,
-                row.project_id,
-                row.id,
-                Some(row.execution_id),
-                row.sequence,
-                &row,
-            )
-            .await;
+            publish_stage_row(ctx, &row).await;
             publish_execution(ctx, row.execution_id).await;
         }
         Ok(None) => {}
