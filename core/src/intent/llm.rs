@@ -1,0 +1,1 @@
+//! Optional parsing of intent commands by an OpenAI-compatible chat-completions model.
