@@ -26,7 +26,8 @@ SVC_REDIS_PIDFILE=""
 SVC_DOCKERD_PID=""
 SVC_CLEANED=0
 
-REDIS_TEST_IMAGE="orchestrator-test/redis:local"
+# Bump the tag whenever an image's contents change: images are cached by tag.
+REDIS_TEST_IMAGE="orchestrator-test/redis:2"
 BUSYBOX_TEST_IMAGE="orchestrator-test/busybox:local"
 
 svc_log() { printf '==> %s\n' "$*" >&2; }
@@ -387,6 +388,33 @@ EOF
     printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
 }
 
+# Root filesystem of the Redis test image, shaped like the official image as far as the redis
+# blueprint needs: redis-server and redis-cli with their libraries, a busybox shell with
+# grep, and a docker-entrypoint.sh that runs its arguments.
+svc_redis_rootfs() {
+    local root="$1" bin path applet
+    for bin in redis-server redis-cli; do
+        path="$(readlink -f "$(command -v "$bin")")"
+        svc_copy_with_libs "$path" "$root"
+        if [ "$path" != "/usr/bin/$bin" ]; then
+            mkdir -p "$root/usr/bin"
+            ln -sf "$path" "$root/usr/bin/$bin"
+        fi
+    done
+    mkdir -p "$root/bin" "$root/usr/local/bin"
+    cp -L /bin/busybox "$root/bin/busybox"
+    for applet in sh grep cat echo env ls ps sleep test true false printf mkdir rm; do
+        ln -s busybox "$root/bin/$applet"
+    done
+    cat >"$root/usr/local/bin/docker-entrypoint.sh" <<'EOF'
+#!/bin/sh
+# Stands in for the official image's entrypoint: runs the given command as it is.
+exec "$@"
+EOF
+    chmod 755 "$root/usr/local/bin/docker-entrypoint.sh"
+    svc_minimal_etc "$root"
+}
+
 build_test_images() {
     [ "${ORCH_TEST_DOCKER:-}" = 1 ] || return 0
     local root
@@ -394,12 +422,7 @@ build_test_images() {
     if ! svc_docker_image_exists "$REDIS_TEST_IMAGE"; then
         svc_log "building $REDIS_TEST_IMAGE from $(command -v redis-server)"
         root="$(mktemp -d "$SVC_DIR/rootfs-redis.XXXXXX")"
-        svc_copy_with_libs "$(readlink -f "$(command -v redis-server)")" "$root"
-        if [ "$(readlink -f "$(command -v redis-server)")" != /usr/bin/redis-server ]; then
-            mkdir -p "$root/usr/bin"
-            ln -sf "$(readlink -f "$(command -v redis-server)")" "$root/usr/bin/redis-server"
-        fi
-        svc_minimal_etc "$root"
+        svc_redis_rootfs "$root"
         tar -C "$root" -c . | docker import \
             --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' \
             --change 'WORKDIR /data' \
@@ -408,7 +431,11 @@ build_test_images() {
             - "$REDIS_TEST_IMAGE" >/dev/null
         rm -rf "$root"
     fi
-    if timeout 120 docker run --rm "$REDIS_TEST_IMAGE" redis-server --version >/dev/null 2>&1; then
+    # The redis blueprint runs `sh -c 'exec docker-entrypoint.sh redis-server …'` and checks
+    # health with `redis-cli … | grep -q PONG`: all of that must work in the image.
+    if timeout 120 docker run --rm "$REDIS_TEST_IMAGE" sh -c \
+        'docker-entrypoint.sh redis-server --version | grep -q "Redis server" && redis-cli --version' \
+        >/dev/null 2>&1; then
         export ORCH_TEST_REDIS_IMAGE="$REDIS_TEST_IMAGE"
     else
         svc_warn "$REDIS_TEST_IMAGE does not run"

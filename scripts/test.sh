@@ -277,6 +277,99 @@ sys.exit(1 if errors else 0)
 PY
 }
 
+# check_deploy_kit DIR: what kubernetes-validate cannot check offline in deploy/kubernetes.
+# The KEDA objects are custom resources without a schema here, so their shape is checked
+# instead: the scale target is a Deployment of the kit, every trigger is a Redis list of a
+# stage queue (`<prefix>:run-stage:<level>:active`, all four levels), the authentication
+# names a TriggerAuthentication whose Secret and key exist; and kustomization.yaml lists
+# exactly the files of the directory.
+check_deploy_kit() {
+    python3 - "$1" <<'PY'
+import os
+import re
+import sys
+
+import yaml
+
+root = sys.argv[1]
+errors = []
+objects = []
+files = sorted(f for f in os.listdir(root) if f.endswith((".yaml", ".yml")))
+for name in files:
+    with open(os.path.join(root, name), encoding="utf-8") as f:
+        objects += [(name, d) for d in yaml.safe_load_all(f) if d]
+
+
+def of_kind(kind):
+    return [d for _, d in objects if d.get("kind") == kind]
+
+
+kustomizations = of_kind("Kustomization")
+if len(kustomizations) != 1:
+    errors.append("expected one kustomization.yaml")
+else:
+    listed = set(kustomizations[0].get("resources") or [])
+    present = {f for f, d in objects if d.get("kind") != "Kustomization"}
+    if listed != present:
+        errors.append(f"kustomization resources {sorted(listed)} != files {sorted(present)}")
+
+deployments = {d["metadata"]["name"] for d in of_kind("Deployment")}
+secrets = {d["metadata"]["name"]: d for d in of_kind("Secret")}
+auths = {}
+for auth in of_kind("TriggerAuthentication"):
+    if auth.get("apiVersion") != "keda.sh/v1alpha1":
+        errors.append(f"TriggerAuthentication {auth['metadata']['name']}: apiVersion")
+    for ref in auth.get("spec", {}).get("secretTargetRef", []):
+        secret = secrets.get(ref.get("name"))
+        data = {**(secret or {}).get("data", {}), **(secret or {}).get("stringData", {})}
+        if not ref.get("parameter") or ref.get("key") not in data:
+            errors.append(f"TriggerAuthentication {auth['metadata']['name']}: {ref} not in a Secret of the kit")
+    auths[auth["metadata"]["name"]] = auth
+
+scaled = of_kind("ScaledObject")
+if not scaled:
+    errors.append("no ScaledObject")
+queue = re.compile(r"^[A-Za-z0-9_-]+:run-stage:(critical|high|normal|low):active$")
+allowed_spec = {"scaleTargetRef", "minReplicaCount", "maxReplicaCount", "pollingInterval",
+                "cooldownPeriod", "idleReplicaCount", "triggers", "advanced", "fallback",
+                "initialCooldownPeriod"}
+for so in scaled:
+    name = so["metadata"]["name"]
+    spec = so.get("spec", {})
+    if so.get("apiVersion") != "keda.sh/v1alpha1":
+        errors.append(f"ScaledObject {name}: apiVersion must be keda.sh/v1alpha1")
+    if set(spec) - allowed_spec:
+        errors.append(f"ScaledObject {name}: unknown fields {sorted(set(spec) - allowed_spec)}")
+    if spec.get("scaleTargetRef", {}).get("name") not in deployments:
+        errors.append(f"ScaledObject {name}: scaleTargetRef is not a Deployment of the kit")
+    low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+    if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high):
+        errors.append(f"ScaledObject {name}: need 1 <= minReplicaCount <= maxReplicaCount")
+    levels = set()
+    for trigger in spec.get("triggers", []):
+        meta = trigger.get("metadata", {})
+        m = queue.match(meta.get("listName", ""))
+        if trigger.get("type") != "redis" or not m:
+            errors.append(f"ScaledObject {name}: trigger {meta} is not a stage queue list")
+            continue
+        levels.add(m.group(1))
+        if not str(meta.get("listLength", "")).isdigit():
+            errors.append(f"ScaledObject {name}: listLength must be a whole number as a string")
+        if not (meta.get("address") or meta.get("addressFromEnv") or meta.get("host")):
+            errors.append(f"ScaledObject {name}: trigger without a Redis address")
+        ref = (trigger.get("authenticationRef") or {}).get("name")
+        if ref is not None and ref not in auths:
+            errors.append(f"ScaledObject {name}: unknown TriggerAuthentication {ref}")
+    if levels != {"critical", "high", "normal", "low"}:
+        errors.append(f"ScaledObject {name}: triggers cover {sorted(levels)}, not every level")
+
+for e in errors:
+    print(f"ERROR {root}: {e}")
+print(f"deploy kit: {len(objects)} documents, {len(scaled)} ScaledObject(s) checked, {len(errors)} errors")
+sys.exit(1 if errors else 0)
+PY
+}
+
 validate_compose() {
     local f
     for f in "$@"; do
@@ -308,6 +401,7 @@ if [ -d deploy/kubernetes ]; then
     if [ "${#DEPLOY_FILES[@]}" -gt 0 ]; then
         printf -- '-- deploy/kubernetes\n'
         validate_k8s deploy "${DEPLOY_FILES[@]}"
+        check_deploy_kit deploy/kubernetes
     fi
 fi
 

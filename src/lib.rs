@@ -2,6 +2,7 @@
 //! the API, the workers, or both until a shutdown signal.
 
 pub mod cli;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,17 +29,34 @@ pub enum Mode {
 pub struct Application {
     core: CoreContext,
     listener: TcpListener,
+    /// The separate `/metrics` listener, when `metrics.listen` is set.
+    metrics_listener: Option<TcpListener>,
     mode: Mode,
 }
 
 impl Application {
     /// Prepares the data dir, connects to the database (migrating it) and the queue, makes sure
     /// the default project exists, and binds the listen address (port 0 picks a free port).
-    pub async fn build(config: Config, mode: Mode) -> anyhow::Result<Application> {
+    pub async fn build(mut config: Config, mode: Mode) -> anyhow::Result<Application> {
         prepare_data_dir(&config)?;
+        // User-given URLs may reach loopback only where the mode's default (or the
+        // configuration) says so.
+        config.settle_outbound_allow(match mode {
+            Mode::Standalone => orchestrator_core::outbound::ProcessMode::Standalone,
+            Mode::Api => orchestrator_core::outbound::ProcessMode::Api,
+            Mode::Worker => orchestrator_core::outbound::ProcessMode::Worker,
+        });
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (metrics.listen)"))?,
+            ),
+            None => None,
+        };
         let core = CoreContext::connect(config).await?;
         if mode != Mode::Worker {
             orchestrator_core::projects::ensure_default(&core)
@@ -48,6 +66,7 @@ impl Application {
         Ok(Application {
             core,
             listener,
+            metrics_listener,
             mode,
         })
     }
@@ -59,12 +78,22 @@ impl Application {
             .expect("bound listener has an address")
     }
 
+    /// The bound address of the separate `/metrics` listener, if configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// The shared database/queue handles.
     pub fn core(&self) -> &CoreContext {
         &self.core
     }
 
-    /// Serves until `shutdown` resolves, then drains requests and running stages.
+    /// Serves until `shutdown` resolves, then drains: `/ready` answers 503 and websockets
+    /// are closed at once, while the HTTP server keeps answering until the running stages
+    /// have finished (bounded by the shutdown timeout); then it stops accepting, lets
+    /// in-flight requests finish, and returns.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -74,12 +103,14 @@ impl Application {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
+        // The HTTP listeners close only after the workers have drained.
+        let (http_stop_tx, http_stop_rx) = watch::channel(false);
         let wait_stop = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|stopped| *stopped).await;
         };
 
         let router = match self.mode {
-            Mode::Worker => orchestrator_api::routes::probe_router(self.core.clone()),
+            Mode::Worker => orchestrator_api::metrics_route::worker_router(self.core.clone())?,
             Mode::Standalone | Mode::Api => {
                 let api_mode = if self.mode == Mode::Standalone {
                     ApiMode::Standalone
@@ -89,12 +120,21 @@ impl Application {
                 orchestrator_api::app(orchestrator_api::build_state(self.core.clone(), api_mode)?)
             }
         };
+        let router = router.layer(axum::Extension(orchestrator_api::drain::Draining::new(
+            stop_rx.clone(),
+        )));
         let server = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(wait_stop(stop_rx.clone()));
-        let server = tokio::spawn(async move { server.await.context("HTTP server failed") });
+        .with_graceful_shutdown(wait_stop(http_stop_rx.clone()));
+        let mut server = tokio::spawn(async move { server.await.context("HTTP server failed") });
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let router = orchestrator_api::metrics_route::open_router(self.core.clone());
+            let serve = axum::serve(listener, router)
+                .with_graceful_shutdown(wait_stop(http_stop_rx.clone()));
+            tokio::spawn(async move { serve.await.context("metrics server failed") })
+        });
 
         let workers = if self.mode == Mode::Api {
             None
@@ -107,15 +147,36 @@ impl Application {
             )))
         };
 
-        let timeout = self.core.config.shutdown_timeout;
-        server.await.context("HTTP server task")??;
-        if let Some(workers) = workers {
-            match tokio::time::timeout(timeout + std::time::Duration::from_secs(1), workers).await {
-                Ok(joined) => joined.context("worker task")??,
-                Err(_) => tracing::warn!("workers did not stop within the shutdown timeout"),
+        tokio::select! {
+            ended = &mut server => {
+                // The server stopped on its own: that is a failure, whatever it says.
+                ended.context("HTTP server task")??;
+                anyhow::bail!("the HTTP server stopped unexpectedly");
             }
+            _ = wait_stop(stop_rx.clone()) => {}
         }
-        Ok(())
+        tracing::info!("draining: not ready, finishing running stages and requests");
+        let timeout = self.core.config.shutdown_timeout;
+        let drained = match workers {
+            Some(workers) => {
+                match tokio::time::timeout(timeout + std::time::Duration::from_secs(1), workers)
+                    .await
+                {
+                    Ok(joined) => joined.context("worker task").and_then(|r| r),
+                    Err(_) => {
+                        tracing::warn!("workers did not stop within the shutdown timeout");
+                        Ok(())
+                    }
+                }
+            }
+            None => Ok(()),
+        };
+        let _ = http_stop_tx.send(true);
+        server.await.context("HTTP server task")??;
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.await.context("metrics server task")??;
+        }
+        drained
     }
 }
 

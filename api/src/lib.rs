@@ -2,8 +2,11 @@
 //! Resolvers are thin; they call the service functions of `orchestrator-core`.
 
 pub mod auth;
+pub mod board;
+pub mod drain;
 pub mod error;
 pub mod graphql;
+pub mod metrics_route;
 pub mod routes;
 pub mod state;
 pub mod ws;

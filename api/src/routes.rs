@@ -1,11 +1,13 @@
 //! HTTP routes: `/graphql` (POST; GET serves GraphiQL where enabled), `/graphql/ws`,
-//! `/health` and `/ready`. Every GraphQL request is bounded: body size, batch size, rate per
-//! caller and time.
+//! `/health`, `/ready`, `/metrics` and the queue board under `/board`. Every GraphQL request
+//! is bounded: body size, batch size, rate per caller and time; every request is traced and
+//! counted (see [`crate::metrics_route`]).
 
 use std::net::SocketAddr;
 
 use async_graphql::http::{GraphiQLSource, WebSocketProtocols};
 use async_graphql::{BatchRequest, BatchResponse, ErrorExtensionValues};
+use axum::Extension;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
@@ -17,6 +19,7 @@ use orchestrator_core::{CoreContext, ErrorCode};
 use serde_json::json;
 
 use crate::auth::from_headers;
+use crate::drain::Draining;
 use crate::state::ApiState;
 
 /// The client address, when the server was started with connection info (anonymous callers
@@ -55,11 +58,17 @@ pub fn router(state: ApiState) -> Router {
         .route("/graphql", get(graphiql).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .with_state(state.clone())
+        .merge(crate::metrics_route::guarded_router(
+            state.core.clone(),
+            state.verifier.clone(),
+        ))
+        .merge(crate::board::router(state.clone()))
         .merge(probe_router(state.core))
+        .layer(axum::middleware::from_fn(crate::metrics_route::observe))
 }
 
-/// `/health` (the process answers) and `/ready` (database and queue answer); worker
-/// processes serve only these.
+/// `/health` (the process answers) and `/ready` (database and queue answer, and the process
+/// is not draining); worker processes serve these and `/metrics`.
 pub fn probe_router(core: CoreContext) -> Router {
     Router::new()
         .route("/health", get(health))
@@ -71,7 +80,14 @@ async fn health() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
-async fn ready(State(core): State<CoreContext>) -> Response {
+async fn ready(State(core): State<CoreContext>, draining: Option<Extension<Draining>>) -> Response {
+    if draining.is_some_and(|d| d.is_draining()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        )
+            .into_response();
+    }
     if let Err(err) = orchestrator_core::db::ping(&core.db).await {
         tracing::warn!(error = %format!("{err:#}"), "not ready: database");
         return (
@@ -244,6 +260,7 @@ fn origin_allowed(state: &ApiState, headers: &HeaderMap) -> bool {
 
 async fn graphql_ws(
     State(state): State<ApiState>,
+    draining: Option<Extension<Draining>>,
     peer: PeerAddr,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
@@ -280,6 +297,6 @@ async fn graphql_ws(
         .read_buffer_size(WS_BUFFER_BYTES)
         .write_buffer_size(WS_BUFFER_BYTES)
         .max_message_size(max_message)
-        .on_upgrade(move |socket| crate::ws::serve(socket, state, protocol))
+        .on_upgrade(move |socket| crate::ws::serve(socket, state, protocol, draining.map(|d| d.0)))
         .into_response()
 }

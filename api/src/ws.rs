@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::auth::from_init_payload;
+use crate::drain::Draining;
 use crate::state::ApiState;
 
 /// How often the server sends a keep-alive (`ping` / `ka`) on an initialised socket.
@@ -115,8 +116,15 @@ impl Tracker {
     }
 }
 
-/// Serves one upgraded socket until either side closes it.
-pub async fn serve(socket: WebSocket, state: ApiState, protocol: WebSocketProtocols) {
+/// Serves one upgraded socket until either side closes it, or until the process drains
+/// (then the client gets 1001, going away, and reconnects elsewhere).
+pub async fn serve(
+    socket: WebSocket,
+    state: ApiState,
+    protocol: WebSocketProtocols,
+    draining: Option<Draining>,
+) {
+    let _open = orchestrator_core::metrics::websocket_opened();
     let limits = state.core.config.limits;
     let tracker = Arc::new(Tracker {
         active: Mutex::new(HashSet::new()),
@@ -170,6 +178,13 @@ pub async fn serve(socket: WebSocket, state: ApiState, protocol: WebSocketProtoc
 
     let init_deadline = tokio::time::sleep(limits.ws_init_timeout);
     tokio::pin!(init_deadline);
+    let drain = async {
+        match &draining {
+            Some(draining) => draining.started().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(drain);
     let mut keepalive = tokio::time::interval(KEEPALIVE_EVERY);
     keepalive.tick().await;
     loop {
@@ -201,6 +216,15 @@ pub async fn serve(socket: WebSocket, state: ApiState, protocol: WebSocketProtoc
                 if sink.send(reply).await.is_err() || closing {
                     break;
                 }
+            }
+            _ = &mut drain => {
+                let _ = sink
+                    .send(Message::Close(Some(CloseFrame {
+                        code: 1001,
+                        reason: "server is shutting down; reconnect".into(),
+                    })))
+                    .await;
+                break;
             }
             _ = &mut init_deadline, if !tracker.initialised.load(Ordering::SeqCst) => {
                 let _ = sink

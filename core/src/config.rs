@@ -315,6 +315,90 @@ pub const KEYS: &[KeySpec] = &[
         default: "15",
         help: "Seconds between health probes (`GET /health`) of each registered remote worker.",
     },
+    KeySpec {
+        path: "metrics.listen",
+        env: &["ORCH_METRICS_LISTEN"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "A second address that serves only `/metrics`, without credentials (keep it internal). The main port serves `/metrics` too, to tokens with a global role.",
+    },
+    KeySpec {
+        path: "metrics.public",
+        env: &["ORCH_METRICS_PUBLIC"],
+        kind: KeyKind::Boolean,
+        default: "false",
+        help: "Serve `/metrics` on the main port without credentials.",
+    },
+    KeySpec {
+        path: "outbound_allow",
+        env: &["ORCH_OUTBOUND_ALLOW"],
+        kind: KeyKind::List,
+        default: "loopback in standalone, none in api and worker",
+        help: "Comma-separated `loopback`, `private` or CIDRs (`10.1.0.0/16`) that URLs users give (custom backends, remote workers) may reach besides public addresses; `none` for public only. Link-local and metadata addresses are never allowed.",
+    },
+    KeySpec {
+        path: "llm_url",
+        env: &["ORCH_LLM_URL"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "Base URL of an OpenAI-compatible chat-completions API (e.g. `https://api.openai.com/v1`) that parses intent commands; unset, only the rule parser does. Needs `llm_model` and `llm_api_key` too.",
+    },
+    KeySpec {
+        path: "llm_model",
+        env: &["ORCH_LLM_MODEL"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "Model name sent with each intent command.",
+    },
+    KeySpec {
+        path: "llm_api_key",
+        env: &["ORCH_LLM_API_KEY"],
+        kind: KeyKind::Text,
+        default: "(unset)",
+        help: "Bearer key for the model API; never logged.",
+    },
+    KeySpec {
+        path: "llm_timeout_ms",
+        env: &["ORCH_LLM_TIMEOUT_MS"],
+        kind: KeyKind::Integer,
+        default: "5000",
+        help: "Milliseconds the model may take to answer before the rule parser takes over.",
+    },
+    KeySpec {
+        path: "kubeconfig",
+        env: &["ORCH_KUBECONFIG"],
+        kind: KeyKind::Text,
+        default: "(inferred)",
+        help: "Kubeconfig file for deploying to Kubernetes. Unset: the in-cluster service account, else `KUBECONFIG` or `~/.kube/config`.",
+    },
+    KeySpec {
+        path: "kube_context",
+        env: &["ORCH_KUBE_CONTEXT"],
+        kind: KeyKind::Text,
+        default: "(current context)",
+        help: "Context of the kubeconfig to deploy with.",
+    },
+    KeySpec {
+        path: "deploy_platform",
+        env: &["ORCH_DEPLOY_PLATFORM"],
+        kind: KeyKind::Text,
+        default: "docker",
+        help: "Platform of deployments whose command and options name none: `docker` or `kubernetes`.",
+    },
+    KeySpec {
+        path: "deploy_ready_timeout_secs",
+        env: &["ORCH_DEPLOY_READY_TIMEOUT_SECS"],
+        kind: KeyKind::Integer,
+        default: "300",
+        help: "Seconds a deployed component may take to become ready (health check passing, rollout complete) before its stage fails.",
+    },
+    KeySpec {
+        path: "backend_check_interval_secs",
+        env: &["ORCH_BACKEND_CHECK_INTERVAL_SECS"],
+        kind: KeyKind::Integer,
+        default: "60",
+        help: "Seconds between checks of each backend by the worker processes: `GET /health` (`ACTIVE` / `UNHEALTHY`) and its live prompts against the last applied version (`DRIFTED`).",
+    },
 ];
 
 /// Fully resolved configuration.
@@ -346,6 +430,24 @@ pub struct Config {
     pub queue: QueueConfig,
     /// Worker process settings.
     pub worker: WorkerConfig,
+    /// Where and to whom `/metrics` is served.
+    pub metrics: MetricsConfig,
+    /// What user-given outbound URLs may reach besides public addresses; `None` means "the
+    /// default of the process mode" (see [`Config::settle_outbound_allow`]).
+    pub outbound_allow: Option<crate::outbound::AllowList>,
+    /// Model that parses intent commands; `None` leaves them to the rule parser.
+    pub llm: Option<LlmConfig>,
+    /// Kubeconfig file for the Kubernetes deployer; `None` infers the cluster (in-cluster
+    /// service account, then `KUBECONFIG` or `~/.kube/config`).
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to deploy with; `None` means the file's current context.
+    pub kube_context: Option<String>,
+    /// Platform of deployments that name none.
+    pub deploy_platform: crate::blueprint::Platform,
+    /// How long a deployed component may take to become ready.
+    pub deploy_ready_timeout: Duration,
+    /// Pause between two health and drift checks of one backend.
+    pub backend_check_interval: Duration,
 }
 
 /// Token and encryption settings.
@@ -413,6 +515,28 @@ pub struct WorkerConfig {
     pub health_interval: Duration,
 }
 
+/// Where and to whom `/metrics` is served.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// A second listener serving only `/metrics`, to anyone who can reach it.
+    pub listen: Option<SocketAddr>,
+    /// Serve `/metrics` on the main port without credentials.
+    pub public: bool,
+}
+
+/// An OpenAI-compatible chat-completions API that parses intent commands.
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// Base URL; requests go to `{url}/chat/completions`.
+    pub url: String,
+    /// Model name sent with each request.
+    pub model: String,
+    /// Sent as `Authorization: Bearer`.
+    pub api_key: Secret,
+    /// How long one answer may take.
+    pub timeout: Duration,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -440,6 +564,7 @@ struct RawConfig {
     database_url: Option<String>,
     database_max_connections: Option<u32>,
     redis_url: Option<String>,
+    outbound_allow: Option<Vec<String>>,
     log_format: Option<String>,
     shutdown_timeout_secs: Option<u64>,
     startup_timeout_secs: Option<u64>,
@@ -452,7 +577,18 @@ struct RawConfig {
     #[serde(default)]
     worker: RawWorker,
     #[serde(default)]
+    metrics: RawMetrics,
+    #[serde(default)]
     limits: RawLimits,
+    llm_url: Option<String>,
+    llm_model: Option<String>,
+    llm_api_key: Option<String>,
+    llm_timeout_ms: Option<u64>,
+    kubeconfig: Option<PathBuf>,
+    kube_context: Option<String>,
+    deploy_platform: Option<String>,
+    deploy_ready_timeout_secs: Option<u64>,
+    backend_check_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -539,6 +675,30 @@ struct RawWorker {
     health_interval_secs: Option<u64>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<String>,
+    public: Option<bool>,
+}
+
+impl RawMetrics {
+    fn resolve(self) -> Result<MetricsConfig, ConfigError> {
+        let listen = match self.listen {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "metrics.listen: expected an address like 0.0.0.0:9090, got {text:?}"
+                ))
+            })?),
+        };
+        Ok(MetricsConfig {
+            listen,
+            public: self.public.unwrap_or(false),
+        })
+    }
+}
+
 impl Config {
     /// Loads the configuration from an optional file, the process environment and CLI flags.
     pub fn load(file: Option<&Path>, cli: &CliOverrides) -> Result<Config, ConfigError> {
@@ -587,6 +747,15 @@ impl Config {
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError(one_line(&e.to_string())))?;
         raw.resolve()
+    }
+
+    /// Fills in the mode's default for `outbound_allow` when it is not configured (loopback in
+    /// standalone, nothing extra in `api` and `worker`). Processes call it once at start-up,
+    /// before the configuration is shared.
+    pub fn settle_outbound_allow(&mut self, mode: crate::outbound::ProcessMode) {
+        if self.outbound_allow.is_none() {
+            self.outbound_allow = Some(crate::outbound::AllowList::default_for(mode));
+        }
     }
 
     /// True when the embedded SQLite queue is in use.
@@ -652,6 +821,13 @@ impl RawConfig {
                 "auth.jwt_secret: expected at least 32 bytes".into(),
             ));
         }
+        let outbound_allow = match &self.outbound_allow {
+            Some(entries) => Some(
+                crate::outbound::AllowList::parse(entries)
+                    .map_err(|why| ConfigError(format!("outbound_allow: {why}")))?,
+            ),
+            None => None,
+        };
         let queue = QueueConfig {
             prefix: self.queue.prefix.unwrap_or_else(|| "orchestrator".into()),
             max_attempts: positive("queue.max_attempts", self.queue.max_attempts.unwrap_or(5))?,
@@ -688,6 +864,7 @@ impl RawConfig {
                 self.database_max_connections.unwrap_or(16),
             )?,
             redis_url: self.redis_url,
+            outbound_allow,
             log_format,
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs.unwrap_or(30)),
             startup_timeout: Duration::from_secs(self.startup_timeout_secs.unwrap_or(30)),
@@ -706,6 +883,12 @@ impl RawConfig {
             },
             queue,
             limits: self.limits.resolve()?,
+            llm: resolve_llm(
+                self.llm_url,
+                self.llm_model,
+                self.llm_api_key,
+                self.llm_timeout_ms,
+            )?,
             worker: WorkerConfig {
                 concurrency: positive("worker.concurrency", self.worker.concurrency.unwrap_or(16))?,
                 name: self.worker.name,
@@ -714,8 +897,70 @@ impl RawConfig {
                     self.worker.health_interval_secs.unwrap_or(15),
                 )?),
             },
+            metrics: self.metrics.resolve()?,
+            kubeconfig: self.kubeconfig,
+            kube_context: self.kube_context,
+            deploy_platform: match self.deploy_platform.as_deref().unwrap_or("docker") {
+                "docker" => crate::blueprint::Platform::Docker,
+                "kubernetes" => crate::blueprint::Platform::Kubernetes,
+                other => {
+                    return Err(ConfigError(format!(
+                        "deploy_platform: expected docker or kubernetes, got {other:?}"
+                    )));
+                }
+            },
+            deploy_ready_timeout: Duration::from_secs(positive_u64(
+                "deploy_ready_timeout_secs",
+                self.deploy_ready_timeout_secs.unwrap_or(300),
+            )?),
+            backend_check_interval: Duration::from_secs(positive_u64(
+                "backend_check_interval_secs",
+                self.backend_check_interval_secs.unwrap_or(60),
+            )?),
         })
     }
+}
+
+/// The model settings: all of `llm_url`, `llm_model` and `llm_api_key`, or none of them.
+fn resolve_llm(
+    url: Option<String>,
+    model: Option<String>,
+    api_key: Option<String>,
+    timeout_ms: Option<u64>,
+) -> Result<Option<LlmConfig>, ConfigError> {
+    let timeout =
+        Duration::from_millis(positive_u64("llm_timeout_ms", timeout_ms.unwrap_or(5000))?);
+    let (url, model, api_key) = match (url, model, api_key) {
+        (None, None, None) => return Ok(None),
+        (Some(url), Some(model), Some(api_key)) => (url, model, api_key),
+        (url, model, _) => {
+            let missing = if url.is_none() {
+                "llm_url"
+            } else if model.is_none() {
+                "llm_model"
+            } else {
+                "llm_api_key"
+            };
+            return Err(ConfigError(format!(
+                "{missing}: llm_url, llm_model and llm_api_key go together; set all three or none"
+            )));
+        }
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains('@') {
+        return Err(ConfigError(format!(
+            "llm_url: expected an http:// or https:// URL without credentials, got {:?}",
+            redact_url(&url)
+        )));
+    }
+    if model.trim().is_empty() {
+        return Err(ConfigError("llm_model: expected a model name".into()));
+    }
+    Ok(Some(LlmConfig {
+        url,
+        model,
+        api_key: Secret::new(api_key),
+        timeout,
+    }))
 }
 
 fn positive(key: &str, value: u32) -> Result<u32, ConfigError> {
@@ -854,6 +1099,24 @@ mod tests {
         let err = load(&[("DATABASE_URL", "mysql://u:pw@h/db")], None).unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
         assert!(!err.to_string().contains("pw"), "{err}");
+    }
+
+    #[test]
+    fn outbound_allow_is_read_and_checked() {
+        use crate::outbound::{AllowList, ProcessMode};
+        let mut config = load(&[], None).unwrap();
+        assert_eq!(config.outbound_allow, None);
+        config.settle_outbound_allow(ProcessMode::Api);
+        assert_eq!(config.outbound_allow, Some(AllowList::none()));
+        let mut config = load(&[("ORCH_OUTBOUND_ALLOW", "loopback, 10.1.0.0/16")], None).unwrap();
+        config.settle_outbound_allow(ProcessMode::Worker);
+        let list = config.outbound_allow.unwrap();
+        assert_eq!(list.to_string(), "loopback,10.1.0.0/16");
+        let config = load(&[], Some("outbound_allow = [\"private\"]\n")).unwrap();
+        assert_eq!(config.outbound_allow.unwrap().to_string(), "private");
+        let err = load(&[("ORCH_OUTBOUND_ALLOW", "loopback,intranet")], None).unwrap_err();
+        assert!(err.to_string().contains("outbound_allow"), "{err}");
+        assert!(err.to_string().contains("intranet"), "{err}");
     }
 
     #[test]

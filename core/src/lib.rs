@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
+pub mod backends;
 pub mod blueprint;
 pub mod config;
 pub mod context;
@@ -17,6 +18,7 @@ pub mod events;
 pub mod intent;
 pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod outbound;
 pub mod paging;
 pub mod projects;
@@ -24,6 +26,7 @@ pub mod queue;
 pub mod ratelimit;
 pub mod remote;
 pub mod startup;
+pub mod trace_context;
 pub mod worker_registry;
 
 pub use context::CoreContext;

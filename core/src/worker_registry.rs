@@ -17,7 +17,7 @@ use crate::auth::Identity;
 use crate::config::Secret;
 use crate::context::CoreContext;
 use crate::error::{CoreError, CoreResult};
-use crate::outbound::validate_outbound_url;
+use crate::outbound::{OutboundGuard, Refusal, validate_outbound_url};
 use crate::remote::RemoteWorkerClient;
 
 /// Most capabilities one worker may declare.
@@ -139,7 +139,15 @@ pub async fn register_worker(
     let name = input.name.trim().to_string();
     let url = input.url.trim().trim_end_matches('/').to_string();
 
-    let (health, message) = match RemoteWorkerClient::new().health(&url).await {
+    // The address rules refuse the registration; a host that does not resolve yet only
+    // makes the worker start unhealthy.
+    let guard = OutboundGuard::from_config(&ctx.config);
+    let probe = match guard.inspect(&url).await {
+        Ok(_) => RemoteWorkerClient::with_guard(guard).health(&url).await,
+        Err(unresolvable @ Refusal::Unresolvable { .. }) => Err(unresolvable.to_string()),
+        Err(refusal) => return Err(CoreError::bad_input("input.url", refusal.to_string())),
+    };
+    let (health, message) = match probe {
         Ok(()) => (WorkerHealth::Healthy, None),
         Err(why) => (WorkerHealth::Unhealthy, Some(why)),
     };

@@ -34,6 +34,9 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary", nullable)]
     pub drift: Option<Json>,
     pub last_checked_at: Option<ChronoDateTimeUtc>,
+    /// The prompt schema the backend served when last validated (`{ "fields": [...] }`).
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub prompt_schema: Option<Json>,
     /// Increases with every change, so subscribers can drop stale updates.
     pub sequence: i64,
     pub created_at: ChronoDateTimeUtc,

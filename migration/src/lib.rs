@@ -15,6 +15,7 @@ use sea_orm_migration::{MigrationTrait, async_trait};
 
 mod m20251121_000001_initial_schema;
 mod m20251122_000001_engine_scheduling;
+mod m20251123_000001_backend_prompt_schema;
 
 /// Every migration of the orchestrator schema, oldest first.
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20251121_000001_initial_schema::Migration),
             Box::new(m20251122_000001_engine_scheduling::Migration),
+            Box::new(m20251123_000001_backend_prompt_schema::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@
 //! too, each test with its own database and queue-key namespace. With
 //! `ORCH_TEST_REQUIRE_SERVICES=1` a missing service fails the test instead of skipping it.
 
+pub mod custom_backend;
 pub mod engine;
 pub mod fake_worker;
 pub mod process;
@@ -92,6 +93,8 @@ pub async fn service_env(
         ("ORCH_QUEUE_MISSED_HEARTBEATS", "3".into()),
         ("ORCH_SHUTDOWN_TIMEOUT", "10".into()),
         ("ORCH_WORKER_HEALTH_INTERVAL_SECS", "1".into()),
+        // Fake workers and custom backends listen on loopback; every mode may reach them.
+        ("ORCH_OUTBOUND_ALLOW", "loopback".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

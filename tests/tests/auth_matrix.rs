@@ -168,6 +168,100 @@ fn table() -> BTreeMap<&'static str, (Need, &'static str)> {
                 "mutation($p: ID!) { upsertBlueprint(projectId: $p, yaml: \"name: matrix\\ndefaults: { image: busybox }\\n\") { name } }",
             ),
         ),
+        ("backendTypes", (Viewer, "{ backendTypes { name } }")),
+        (
+            "backends",
+            (
+                Viewer,
+                "query($p: ID!) { backends(projectId: $p) { totalCount } }",
+            ),
+        ),
+        (
+            "backend",
+            (Viewer, "query($b: ID!) { backend(id: $b) { id } }"),
+        ),
+        (
+            "validateService",
+            (
+                Operator,
+                "query($p: ID!) { validateService(input: {projectId: $p, backendType: \"custom\", url: \"http://127.0.0.1:9\"}) { ok } }",
+            ),
+        ),
+        (
+            "orphanedServices",
+            (
+                Operator,
+                "query($p: ID!) { orphanedServices(projectId: $p, platform: KUBERNETES) { name } }",
+            ),
+        ),
+        (
+            "adoptBackend",
+            (
+                Operator,
+                "mutation($p: ID!) { adoptBackend(input: {projectId: $p, name: \"m\", url: \"http://127.0.0.1:9\"}) { id } }",
+            ),
+        ),
+        (
+            "createBackend",
+            (
+                Operator,
+                "mutation($p: ID!) { createBackend(input: {projectId: $p, name: \"m\", backendType: \"custom\"}) { id } }",
+            ),
+        ),
+        (
+            "deleteBackend",
+            (Admin, "mutation($b: ID!) { deleteBackend(id: $b) { id } }"),
+        ),
+        (
+            "removeBackend",
+            (
+                Operator,
+                "mutation($b: ID!) { removeBackend(id: $b) { id } }",
+            ),
+        ),
+        (
+            "intents",
+            (
+                Viewer,
+                "query($p: ID!) { intents(projectId: $p) { totalCount } }",
+            ),
+        ),
+        (
+            "intent",
+            (Viewer, "query($i: ID!) { intent(id: $i) { id status } }"),
+        ),
+        (
+            "planDeployment",
+            (
+                Viewer,
+                "query($p: ID!) { planDeployment(input: {projectId: $p, command: \"install redis\"}) { components { name } } }",
+            ),
+        ),
+        (
+            "deploy",
+            (
+                Operator,
+                "mutation($p: ID!) { deploy(input: {projectId: $p, command: \"install redis\", dryRun: true}) { id } }",
+            ),
+        ),
+        (
+            "retryIntent",
+            (Operator, "mutation($i: ID!) { retryIntent(id: $i) { id } }"),
+        ),
+        (
+            "cancelIntent",
+            (
+                Operator,
+                "mutation($i: ID!) { cancelIntent(id: $i) { id } }",
+            ),
+        ),
+        (
+            "rollbackIntent",
+            (
+                Operator,
+                "mutation($i: ID!) { rollbackIntent(id: $i) { id } }",
+            ),
+        ),
         (
             "deleteBlueprint",
             (
@@ -233,6 +327,38 @@ fn code(body: &Value) -> Option<&str> {
     body["errors"][0]["extensions"]["code"].as_str()
 }
 
+/// A managed backend row without a deployment, so `deleteBackend` has something it may
+/// delete (a custom one would be `FORBIDDEN` for everyone).
+async fn managed_backend_fixture(app: &orchestrator_tests::TestApp, project: &str) -> String {
+    use orchestrator_entity::{BackendStatus, backends};
+    use sea_orm::{ActiveModelTrait, Set};
+    let now = chrono::Utc::now();
+    let id = uuid::Uuid::new_v4();
+    backends::ActiveModel {
+        id: Set(id),
+        project_id: Set(project.parse().unwrap()),
+        name: Set("matrix".into()),
+        backend_type: Set("managed".into()),
+        status: Set(BackendStatus::Active),
+        status_message: Set(None),
+        url: Set(None),
+        platform: Set(None),
+        configuration: Set(json!({})),
+        secrets: Set(None),
+        intent_id: Set(None),
+        drift: Set(None),
+        last_checked_at: Set(None),
+        prompt_schema: Set(None),
+        sequence: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&app.core.db)
+    .await
+    .unwrap();
+    id.to_string()
+}
+
 async fn matrix(services: Services) {
     let app = spawn_app(&services).await;
     let p = app.default_project().await;
@@ -251,7 +377,15 @@ async fn matrix(services: Services) {
         )
         .await["registerWorker"]["worker"]["id"]
         .clone();
-    let vars = json!({ "p": p, "e": e, "k": k, "w": w });
+    let i = app
+        .admin(
+            "mutation($p: ID!) { deploy(input: {projectId: $p, command: \"install redis\", dryRun: true}) { id } }",
+            json!({ "p": p }),
+        )
+        .await["deploy"]["id"]
+        .clone();
+    let b = managed_backend_fixture(&app, &p).await;
+    let vars = json!({ "p": p, "e": e, "k": k, "w": w, "i": i, "b": b });
     let callers: Vec<(&str, Option<String>, Need)> = vec![
         ("anonymous", None, Need::Nobody),
         (

@@ -23,7 +23,9 @@ const PARALLEL_PROBES: usize = 16;
 pub async fn run(core: CoreContext, mut stopping: watch::Receiver<bool>) {
     let interval = core.config.worker.health_interval;
     let tick = (interval / 2).clamp(Duration::from_millis(200), Duration::from_secs(5));
-    let client = RemoteWorkerClient::new();
+    let client = RemoteWorkerClient::with_guard(
+        orchestrator_core::outbound::OutboundGuard::from_config(&core.config),
+    );
     loop {
         if let Err(err) = probe_due(&core, &client, interval).await {
             tracing::warn!(error = %format!("{err:#}"), "health probe round failed");

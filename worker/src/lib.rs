@@ -5,6 +5,7 @@
 //! There is one queue worker per priority level (see `orchestrator_core::queue`); all of them
 //! share one [`StageRunner`], whose priority gate bounds the stages running in this process.
 
+mod backend_monitor;
 mod backoff;
 mod health_probe;
 mod priority_gate;
@@ -23,6 +24,7 @@ use orchestrator_core::jobs::RunStage;
 use orchestrator_core::queue::{PRIORITIES, QueueBackend};
 use orchestrator_entity::Priority;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 pub use priority_gate::{GatePermit, PriorityGate};
 pub use run_stage::{MAX_WAITS, StageRunner};
@@ -56,8 +58,12 @@ async fn handle(
     runner: Data<Arc<StageRunner>>,
     level: Data<QueueLevel>,
 ) -> Result<(), BoxDynError> {
+    // One span per job, continuing the trace of whoever queued it.
+    let span = tracing::info_span!("job", otel.name = "run-stage job", job_id = %task_id, queue = level_label(level.0.0), stage_id = %job.stage_id, attempt = job.attempt);
+    orchestrator_core::trace_context::continue_trace(&span, job.traceparent);
     runner
         .run(job, &task_id.to_string(), level.0.0)
+        .instrument(span)
         .await
         .map_err(|e| -> BoxDynError { format!("{e:#}").into() })
 }
@@ -147,7 +153,8 @@ pub async fn run_workers(
 
     let relay = core.queue.spawn_wake_relay();
     let housekeeping = tokio::spawn(purge_finished_jobs(core.clone()));
-    let prober = tokio::spawn(health_probe::run(core.clone(), stop_rx));
+    let prober = tokio::spawn(health_probe::run(core.clone(), stop_rx.clone()));
+    let backend_checks = tokio::spawn(backend_monitor::run(core.clone(), stop_rx));
     let mut monitor = Monitor::new()
         .shutdown_timeout(core.config.shutdown_timeout)
         .should_restart(|ctx, err| {
@@ -169,6 +176,7 @@ pub async fn run_workers(
         relay.abort();
     }
     prober.abort();
+    backend_checks.abort();
     housekeeping.abort();
     result.map_err(|e| anyhow::anyhow!("queue workers of {name} stopped: {e}"))?;
     tracing::info!(worker = %name, "queue workers stopped");

@@ -16,7 +16,9 @@ use tokio::sync::watch;
 
 use orchestrator_core::CoreContext;
 use orchestrator_core::config::Secret;
-use orchestrator_core::engine::action::{ActionError, ActionOutput, StageAction, builtin_actions};
+use orchestrator_core::engine::action::{
+    ActionContext, ActionError, ActionOutput, StageAction, builtin_actions,
+};
 use orchestrator_core::engine::pipeline::{REMOTE_ACTION, StageSpec};
 use orchestrator_core::events::{
     publish_execution, publish_execution_row, publish_stage, publish_stage_row,
@@ -78,15 +80,20 @@ impl StageRunner {
     ) -> anyhow::Result<Self> {
         let actions = builtin_actions()
             .into_iter()
+            .chain(orchestrator_core::intent::actions::intent_actions())
+            .chain(orchestrator_core::backends::sync::prompt_actions())
             .map(|a| (a.name(), a))
             .collect();
         let token_key = orchestrator_core::keys::secret_key(&core.config)?;
+        let remote = RemoteWorkerClient::with_guard(
+            orchestrator_core::outbound::OutboundGuard::from_config(&core.config),
+        );
         Ok(StageRunner {
             core,
             actions,
             worker_name,
             gate: PriorityGate::new(concurrency),
-            remote: RemoteWorkerClient::new(),
+            remote,
             token_key,
             stopping,
         })
@@ -163,6 +170,7 @@ impl StageRunner {
                     attempt: stage.attempt,
                     waits: 0,
                     not_before_ms: stage.next_attempt_at.map(|t| t.timestamp_millis()),
+                    traceparent: job.traceparent,
                 };
                 let delay = stage
                     .next_attempt_at
@@ -202,6 +210,7 @@ impl StageRunner {
 
     /// Runs a claimed attempt to its end. `cancelled` says the execution is known to be
     /// cancelled already (the attempt then only tells its remote worker to stop).
+    #[tracing::instrument(name = "stage", skip_all, fields(execution_id = %stage.execution_id, stage = %stage.name, action = %stage.action))]
     async fn run_claimed(
         &self,
         stage: &stages::Model,
@@ -218,6 +227,7 @@ impl StageRunner {
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_STAGE_TIMEOUT);
         let started = Instant::now();
+        let attempt_metrics = orchestrator_core::metrics::StageAttempt::begin(&stage.action);
         let cancel: CancelSignal<'_> = Box::pin(self.cancel_watch(stage.execution_id, cancelled));
         let (outcome, slot) = if stage.action == REMOTE_ACTION {
             let attempt = RemoteAttempt {
@@ -242,6 +252,7 @@ impl StageRunner {
             (self.run_builtin(stage, timeout, cancel).await, None)
         };
         let elapsed_ms = started.elapsed().as_millis() as i64;
+        attempt_metrics.finish();
         let db = &self.core.db;
         let result = match outcome {
             Outcome::Succeeded(output) => {
@@ -274,6 +285,7 @@ impl StageRunner {
                         attempt: stage.attempt + 1,
                         waits: 0,
                         not_before_ms: Some(due_in(delay)),
+                        traceparent: job.traceparent,
                     };
                     self.push(next, priority, Some(delay)).await?;
                 }
@@ -295,6 +307,7 @@ impl StageRunner {
                         attempt: stage.attempt,
                         waits: job.waits + 1,
                         not_before_ms: Some(due_in(delay)),
+                        traceparent: job.traceparent,
                     };
                     self.push(next, priority, Some(delay)).await?;
                 }
@@ -317,13 +330,27 @@ impl StageRunner {
             return Outcome::Fail(format!("no action {:?} in this worker", stage.action));
         };
         let input = stage_store::input_of(stage);
+        let cx = ActionContext {
+            core: self.core.clone(),
+            project_id: stage.project_id,
+            execution_id: stage.execution_id,
+            stage_id: stage.id,
+            stage_name: stage.name.clone(),
+            attempt: stage.attempt,
+            max_attempts: stage.max_attempts,
+        };
+        let to_outcome = |ran| match ran {
+            Ok(Ok(output)) => Outcome::Succeeded(output),
+            Ok(Err(ActionError::Permanent(msg))) => Outcome::Fail(msg),
+            Ok(Err(ActionError::Retryable(msg))) => Outcome::Retry(msg),
+            Err(_) => Outcome::Retry(format!("timed out after {} ms", timeout.as_millis())),
+        };
+        let run = tokio::time::timeout(timeout, action.run(&cx, input));
+        if !action.stops_on_cancel() {
+            return to_outcome(run.await);
+        }
         tokio::select! {
-            ran = tokio::time::timeout(timeout, action.run(input)) => match ran {
-                Ok(Ok(output)) => Outcome::Succeeded(output),
-                Ok(Err(ActionError::Permanent(msg))) => Outcome::Fail(msg),
-                Ok(Err(ActionError::Retryable(msg))) => Outcome::Retry(msg),
-                Err(_) => Outcome::Retry(format!("timed out after {} ms", timeout.as_millis())),
-            },
+            ran = run => to_outcome(ran),
             _ = cancel => Outcome::Cancelled,
         }
     }

@@ -69,14 +69,14 @@ pub struct DeletedBlueprint {
     pub versions: Vec<BlueprintVersion>,
 }
 
-fn to_engine_platform(platform: Platform) -> engine::Platform {
+pub(super) fn to_engine_platform(platform: Platform) -> engine::Platform {
     match platform {
         Platform::Docker => engine::Platform::Docker,
         Platform::Kubernetes => engine::Platform::Kubernetes,
     }
 }
 
-fn to_api_platform(platform: engine::Platform) -> Platform {
+pub(super) fn to_api_platform(platform: engine::Platform) -> Platform {
     match platform {
         engine::Platform::Docker => Platform::Docker,
         engine::Platform::Kubernetes => Platform::Kubernetes,

@@ -64,3 +64,17 @@ pub enum Platform {
     Docker,
     Kubernetes,
 }
+
+/// Status of a deployment intent.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "status::IntentStatus")]
+pub enum IntentStatus {
+    Pending,
+    Parsing,
+    Generating,
+    Deploying,
+    Completed,
+    Failed,
+    Cancelled,
+    RolledBack,
+}

@@ -2,13 +2,17 @@
 
 mod access;
 mod audit_trail;
+mod backends;
 mod blueprints;
 mod enums;
 mod executions;
+mod intents;
 mod limits;
 mod loaders;
+mod metrics;
 mod pipelines;
 mod projects;
+mod prompts;
 mod scalars;
 mod stages;
 mod subscriptions;
@@ -28,7 +32,10 @@ pub struct QueryRoot(
     access::AccessQuery,
     projects::ProjectQuery,
     blueprints::BlueprintQuery,
+    backends::BackendQuery,
+    prompts::PromptQuery,
     executions::ExecutionQuery,
+    intents::IntentQuery,
     pipelines::PipelineQuery,
     workers::WorkerQuery,
 );
@@ -38,8 +45,11 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     projects::ProjectMutation,
     blueprints::BlueprintMutation,
+    backends::BackendMutation,
+    prompts::PromptMutation,
     access::AccessMutation,
     executions::ExecutionMutation,
+    intents::IntentMutation,
     pipelines::PipelineMutation,
     workers::WorkerMutation,
 );
@@ -80,7 +90,8 @@ pub fn build_schema(core: CoreContext, options: SchemaOptions) -> OrchestratorSc
         .limit_complexity(options.limits.max_complexity)
         .limit_recursive_depth(32)
         .extension(limits::ShapeLimits(options.limits))
-        .extension(audit_trail::AuditTrail);
+        .extension(audit_trail::AuditTrail)
+        .extension(metrics::GraphqlMetrics);
     if !options.introspection {
         b = b.disable_introspection().disable_suggestions();
     }

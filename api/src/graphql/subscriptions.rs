@@ -11,13 +11,15 @@ use futures::Stream;
 use orchestrator_core::CoreContext;
 use orchestrator_core::engine::service;
 use orchestrator_core::events::{Event, EventKind as CoreEventKind};
-use orchestrator_entity::{Role as DbRole, executions, logs};
+use orchestrator_entity::{Role as DbRole, backends, executions, intents, logs};
 use sea_orm::EntityTrait;
 use serde_json::Value;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
+use super::backends::Backend;
 use super::executions::{Execution, LogLine};
+use super::intents::Intent;
 use super::projects::parse_id;
 use crate::auth::caller;
 use crate::error::IntoGql;
@@ -91,6 +93,57 @@ impl ExecutionWatch {
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(execution_id = %self.id, missed, "subscriber lagged; re-reading");
                     if let Ok(Some(model)) = executions::Entity::find_by_id(self.id)
+                        .one(&self.core.db)
+                        .await
+                        && model.sequence > self.last_sequence
+                    {
+                        return Some(self.emit(model));
+                    }
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+struct IntentWatch {
+    core: CoreContext,
+    rx: broadcast::Receiver<Arc<Event>>,
+    id: Uuid,
+    first: Option<intents::Model>,
+    last_sequence: i64,
+    done: bool,
+}
+
+impl IntentWatch {
+    fn emit(&mut self, model: intents::Model) -> Intent {
+        self.last_sequence = model.sequence;
+        self.done = model.status.is_terminal();
+        model.into()
+    }
+
+    async fn next(&mut self) -> Option<Intent> {
+        if self.done {
+            return None;
+        }
+        if let Some(first) = self.first.take() {
+            return Some(self.emit(first));
+        }
+        loop {
+            match self.rx.recv().await {
+                Ok(event) => {
+                    if event.kind == CoreEventKind::IntentUpdated
+                        && event.entity_id == self.id
+                        && event.sequence > self.last_sequence
+                        && let Ok(model) =
+                            serde_json::from_value::<intents::Model>(event.payload.clone())
+                    {
+                        return Some(self.emit(model));
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(intent_id = %self.id, missed, "subscriber lagged; re-reading");
+                    if let Ok(Some(model)) = intents::Entity::find_by_id(self.id)
                         .one(&self.core.db)
                         .await
                         && model.sequence > self.last_sequence
@@ -214,6 +267,34 @@ impl SubscriptionRoot {
         }))
     }
 
+    /// The intent now, then every change until it completes, fails, is cancelled or is
+    /// rolled back.
+    async fn intent_updated(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = Intent>> {
+        let who = caller(ctx)?.clone();
+        let core = ctx.data::<CoreContext>()?.clone();
+        let id = parse_id(&id, "intent")?;
+        let rx = core.events.subscribe();
+        let current =
+            orchestrator_core::intent::service::intent_for(&core, &who, id, DbRole::Viewer)
+                .await
+                .gql()?;
+        let watch = IntentWatch {
+            core,
+            rx,
+            id,
+            last_sequence: current.sequence - 1,
+            first: Some(current),
+            done: false,
+        };
+        Ok(futures::stream::unfold(watch, |mut w| async move {
+            w.next().await.map(|item| (item, w))
+        }))
+    }
+
     /// Log lines of an execution after line `after` (all when absent), then new lines as they
     /// are written; completes once the execution has ended and every line was sent.
     async fn execution_logs(
@@ -240,6 +321,65 @@ impl SubscriptionRoot {
         Ok(futures::stream::unfold(watch, |mut w| async move {
             w.next().await.map(|item| (item, w))
         }))
+    }
+
+    /// The project's backends now (one item each), then every change of any of them:
+    /// status, health, drift. Never completes.
+    async fn backend_updated(
+        &self,
+        ctx: &Context<'_>,
+        project_id: ID,
+    ) -> async_graphql::Result<impl Stream<Item = Backend>> {
+        let who = caller(ctx)?.clone();
+        let core = ctx.data::<CoreContext>()?.clone();
+        let project_id = parse_id(&project_id, "project")?;
+        let rx = core.events.subscribe();
+        let current = orchestrator_core::backends::service::list_backends(
+            &core,
+            &who,
+            project_id,
+            None,
+            None,
+            orchestrator_core::paging::PageRequest::new(Some(100), None).gql()?,
+        )
+        .await
+        .gql()?;
+        let mut last: std::collections::HashMap<Uuid, i64> = std::collections::HashMap::new();
+        let mut first: VecDeque<backends::Model> = VecDeque::new();
+        for (_, row) in current.items {
+            last.insert(row.id, row.sequence);
+            first.push_back(row);
+        }
+        Ok(futures::stream::unfold(
+            (rx, first, last),
+            move |(mut rx, mut first, mut last)| async move {
+                if let Some(row) = first.pop_front() {
+                    return Some((Backend::from(row), (rx, first, last)));
+                }
+                loop {
+                    match rx.recv().await {
+                        Ok(event) => {
+                            if event.kind != CoreEventKind::BackendUpdated
+                                || event.project_id != project_id
+                                || last
+                                    .get(&event.entity_id)
+                                    .is_some_and(|s| *s >= event.sequence)
+                            {
+                                continue;
+                            }
+                            if let Ok(row) =
+                                serde_json::from_value::<backends::Model>(event.payload.clone())
+                            {
+                                last.insert(row.id, row.sequence);
+                                return Some((Backend::from(row), (rx, first, last)));
+                            }
+                        }
+                        Err(RecvError::Lagged(_)) => continue,
+                        Err(RecvError::Closed) => return None,
+                    }
+                }
+            },
+        ))
     }
 
     /// Every status change in a project, optionally only of some kinds. Never completes.

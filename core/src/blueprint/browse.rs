@@ -223,14 +223,16 @@ pub async fn render_preview(
 }
 
 /// A project slug shortened to the 40 characters render labels allow.
-fn project_label(slug: &str) -> String {
+pub(crate) fn project_label(slug: &str) -> String {
     let short: String = slug.chars().take(40).collect();
     short.trim_end_matches('-').to_owned()
 }
 
 type ParamsByBlueprint = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
 
-fn params_by_blueprint(params: Option<&serde_json::Value>) -> CoreResult<ParamsByBlueprint> {
+pub(crate) fn params_by_blueprint(
+    params: Option<&serde_json::Value>,
+) -> CoreResult<ParamsByBlueprint> {
     match params {
         None | Some(serde_json::Value::Null) => Ok(BTreeMap::new()),
         Some(value) => serde_json::from_value(value.clone()).map_err(|_| {
@@ -242,7 +244,7 @@ fn params_by_blueprint(params: Option<&serde_json::Value>) -> CoreResult<ParamsB
     }
 }
 
-fn render_error(err: RenderError) -> CoreError {
+pub(crate) fn render_error(err: RenderError) -> CoreError {
     let field = match &err {
         RenderError::Serialize { .. } => return CoreError::Internal(anyhow::Error::new(err)),
         RenderError::UnknownParameter { .. }

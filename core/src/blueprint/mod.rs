@@ -35,7 +35,7 @@ mod resolve;
 mod schema;
 mod source_map;
 pub mod store;
-mod suggest;
+pub(crate) mod suggest;
 mod template;
 pub mod usage;
 mod validate;

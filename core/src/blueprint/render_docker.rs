@@ -79,6 +79,19 @@ pub struct DockerContainer {
     pub nano_cpus: Option<i64>,
     /// Container names that must be healthy (or started, without a health check) first.
     pub depends_on: Vec<String>,
+    /// How many copies to run: `name`, then `name-2`, `name-3`, …; only the first publishes
+    /// host ports, and 0 runs none. Left out of the serialized form (and so of the spec hash)
+    /// when 1.
+    #[serde(default = "one_replica", skip_serializing_if = "is_one_replica")]
+    pub replicas: u32,
+}
+
+fn one_replica() -> u32 {
+    1
+}
+
+fn is_one_replica(replicas: &u32) -> bool {
+    *replicas == 1
 }
 
 /// A container port.
@@ -236,6 +249,7 @@ pub(crate) fn render_docker(
                 .iter()
                 .map(|dep| container_name(request, dep))
                 .collect(),
+            replicas: component.replicas,
         };
         objects.push(docker_object("Container", &container.name, &container)?);
         let manifests = to_yaml(&container, "container")?;

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use uuid::Uuid;
+
+use crate::context::CoreContext;
 
 /// What a finished action reports.
 #[derive(Debug, Clone, Default)]
@@ -25,13 +28,35 @@ pub enum ActionError {
     Permanent(String),
 }
 
+/// Where an action runs: the shared handles and the ids of the stage attempt.
+#[derive(Debug, Clone)]
+pub struct ActionContext {
+    /// Database, queue, configuration and events.
+    pub core: CoreContext,
+    pub project_id: Uuid,
+    pub execution_id: Uuid,
+    pub stage_id: Uuid,
+    /// The stage's name in its pipeline.
+    pub stage_name: String,
+    /// The attempt running, from 1.
+    pub attempt: i32,
+    /// The last attempt the stage may make; a failure on it is final.
+    pub max_attempts: i32,
+}
+
 /// A built-in stage action.
 #[async_trait]
 pub trait StageAction: Send + Sync {
     /// The name pipelines use in `action`.
     fn name(&self) -> &'static str;
     /// Runs the action on `input`.
-    async fn run(&self, input: Value) -> Result<ActionOutput, ActionError>;
+    async fn run(&self, cx: &ActionContext, input: Value) -> Result<ActionOutput, ActionError>;
+    /// Whether a cancel stops the action mid-run. Actions that change the outside world in
+    /// steps (deployments) say no: they finish, so what they did is recorded, and the
+    /// execution stops before the next stage.
+    fn stops_on_cancel(&self) -> bool {
+        true
+    }
 }
 
 /// Passes its input through.
@@ -43,7 +68,7 @@ impl StageAction for Noop {
     fn name(&self) -> &'static str {
         "noop"
     }
-    async fn run(&self, input: Value) -> Result<ActionOutput, ActionError> {
+    async fn run(&self, _cx: &ActionContext, input: Value) -> Result<ActionOutput, ActionError> {
         Ok(ActionOutput {
             output: input,
             ..Default::default()
@@ -63,7 +88,7 @@ impl StageAction for Sleep {
     fn name(&self) -> &'static str {
         "sleep"
     }
-    async fn run(&self, input: Value) -> Result<ActionOutput, ActionError> {
+    async fn run(&self, _cx: &ActionContext, input: Value) -> Result<ActionOutput, ActionError> {
         let ms = match input.get("ms") {
             None => 0,
             Some(v) => v.as_u64().filter(|ms| *ms <= MAX_SLEEP_MS).ok_or_else(|| {
@@ -80,7 +105,7 @@ impl StageAction for Sleep {
     }
 }
 
-/// The built-in actions, by name.
+/// The built-in actions user pipelines may name.
 pub fn builtin_actions() -> Vec<std::sync::Arc<dyn StageAction>> {
     vec![std::sync::Arc::new(Noop), std::sync::Arc::new(Sleep)]
 }

@@ -53,19 +53,59 @@ pub async fn start_execution(
         ));
     }
     let spec = crate::engine::catalog::find_pipeline(ctx, project.id, &input.pipeline).await?;
+    let txn = crate::db::begin_write(&ctx.db).await?;
+    let (execution, first_stage_id) = insert_execution(
+        &txn,
+        NewExecution {
+            project_id: project.id,
+            spec: &spec,
+            input: input.input,
+            priority: input.priority,
+            created_by: &who.subject,
+            intent_id: None,
+        },
+    )
+    .await?;
+    txn.commit().await?;
+    crate::events::publish_execution(ctx, execution.id).await;
+    enqueue_first(ctx, &execution, first_stage_id).await?;
+    Ok(execution)
+}
+
+/// An execution to create with [`insert_execution`].
+#[derive(Debug)]
+pub struct NewExecution<'a> {
+    pub project_id: Uuid,
+    /// The pipeline to run; its stages are copied onto the execution.
+    pub spec: &'a pipeline::PipelineSpec,
+    /// The first stage's input (merged with its static input).
+    pub input: Value,
+    pub priority: Priority,
+    /// Who asked for it.
+    pub created_by: &'a str,
+    /// The intent the execution carries out, if any.
+    pub intent_id: Option<Uuid>,
+}
+
+/// Writes a `QUEUED` execution, its `PENDING` stages and its first log line inside `txn`;
+/// returns the execution and its first stage's id. Commit, publish, then call
+/// [`enqueue_first`].
+pub async fn insert_execution(
+    txn: &sea_orm::DatabaseTransaction,
+    new: NewExecution<'_>,
+) -> CoreResult<(executions::Model, Uuid)> {
+    let spec = new.spec;
     let now = Utc::now();
     let execution_id = Uuid::new_v4();
     let first_stage_id = Uuid::new_v4();
     let total = spec.stages.len() as i32;
-
-    let txn = crate::db::begin_write(&ctx.db).await?;
     let execution = executions::ActiveModel {
         id: Set(execution_id),
-        project_id: Set(project.id),
+        project_id: Set(new.project_id),
         pipeline: Set(spec.name.clone()),
         status: Set(ExecutionStatus::Queued),
-        priority: Set(input.priority),
-        input: Set(input.input.clone()),
+        priority: Set(new.priority),
+        input: Set(new.input.clone()),
         output: Set(None),
         error: Set(None),
         tokens_used: Set(0),
@@ -74,15 +114,15 @@ pub async fn start_execution(
         stages_total: Set(total),
         stages_completed: Set(0),
         cancel_requested: Set(false),
-        intent_id: Set(None),
-        created_by: Set(who.subject.clone()),
+        intent_id: Set(new.intent_id),
+        created_by: Set(new.created_by.to_owned()),
         sequence: Set(1),
         created_at: Set(now),
         started_at: Set(None),
         finished_at: Set(None),
         updated_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     let mut rows = Vec::with_capacity(spec.stages.len());
     for (position, stage) in spec.stages.iter().enumerate() {
@@ -93,7 +133,7 @@ pub async fn start_execution(
             } else {
                 Uuid::new_v4()
             }),
-            project_id: Set(project.id),
+            project_id: Set(new.project_id),
             execution_id: Set(execution_id),
             position: Set(position as i32),
             name: Set(stage.name.clone()),
@@ -104,7 +144,7 @@ pub async fn start_execution(
             attempt: Set(if first { 1 } else { 0 }),
             max_attempts: Set(stage.max_attempts.unwrap_or(DEFAULT_STAGE_ATTEMPTS) as i32),
             input: Set(if first {
-                Some(pipeline::merge_input(&input.input, stage.input.as_ref()))
+                Some(pipeline::merge_input(&new.input, stage.input.as_ref()))
             } else {
                 None
             }),
@@ -125,11 +165,11 @@ pub async fn start_execution(
         });
     }
     stages::Entity::insert_many(rows)
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
     append_log_in(
-        &txn,
-        project.id,
+        txn,
+        new.project_id,
         execution_id,
         None,
         "INFO",
@@ -139,29 +179,36 @@ pub async fn start_execution(
         ),
     )
     .await?;
-    txn.commit().await?;
-    crate::events::publish_execution(ctx, execution_id).await;
+    Ok((execution, first_stage_id))
+}
 
+/// Pushes the first stage's job. When the push fails the execution is marked `FAILED` (it
+/// must not sit `QUEUED` with nothing in the queue) and the error returned.
+pub async fn enqueue_first(
+    ctx: &CoreContext,
+    execution: &executions::Model,
+    first_stage_id: Uuid,
+) -> CoreResult<()> {
     let push = ctx
         .queue
         .push(
             RunStage::first(first_stage_id, 1),
             PushOptions {
-                priority: input.priority,
+                priority: execution.priority,
                 delay: None,
             },
         )
         .await;
     if let Err(err) = push {
-        // The execution must not sit QUEUED forever with nothing in the queue.
         let mut failed: executions::ActiveModel = execution.clone().into();
         failed.status = Set(ExecutionStatus::Failed);
         failed.error = Set(Some("could not be enqueued; start it again".into()));
         failed.finished_at = Set(Some(Utc::now()));
         let _ = failed.update(&ctx.db).await;
+        crate::events::publish_execution(ctx, execution.id).await;
         return Err(CoreError::Internal(err));
     }
-    Ok(execution)
+    Ok(())
 }
 
 /// Appends a log line (inside a transaction or not).

@@ -5,7 +5,9 @@
 use sea_orm::EntityTrait;
 use uuid::Uuid;
 
-use orchestrator_entity::{executions, logs, stages, workers};
+use orchestrator_entity::{
+    PromptVersionStatus, backends, executions, intents, logs, prompt_versions, stages, workers,
+};
 
 use super::{Event, EventKind};
 use crate::context::CoreContext;
@@ -123,6 +125,96 @@ pub async fn publish_execution_row(ctx: &CoreContext, row: &executions::Model) {
         row.id,
         None,
         row.sequence,
+        row,
+    )
+    .await;
+    // Every execution change passes here, so an intent follows its execution's end from
+    // whichever process committed it.
+    if row.intent_id.is_some() {
+        crate::intent::service::follow_execution(ctx, row).await;
+    }
+    // Likewise a prompt version left pending by an ended sync execution is settled.
+    if crate::backends::sync::is_sync_pipeline(&row.pipeline) {
+        crate::backends::sync::follow_execution(ctx, row).await;
+    }
+}
+
+/// Publishes `IntentUpdated` with the intent as committed (re-read).
+pub async fn publish_intent(ctx: &CoreContext, id: Uuid) {
+    match intents::Entity::find_by_id(id).one(&ctx.db).await {
+        Ok(Some(row)) => publish_intent_row(ctx, &row).await,
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(intent_id = %id, error = %err, "cannot read the intent to publish it")
+        }
+    }
+}
+
+/// Publishes `IntentUpdated` with an intent row as committed. The encrypted secrets never
+/// leave the database: the event carries the row without them.
+pub async fn publish_intent_row(ctx: &CoreContext, row: &intents::Model) {
+    let shown = intents::Model {
+        secrets: None,
+        ..row.clone()
+    };
+    send(
+        ctx,
+        EventKind::IntentUpdated,
+        row.project_id,
+        row.id,
+        None,
+        row.sequence,
+        &shown,
+    )
+    .await
+}
+
+/// Publishes `BackendUpdated` with the backend as committed (re-read).
+pub async fn publish_backend(ctx: &CoreContext, id: Uuid) {
+    match backends::Entity::find_by_id(id).one(&ctx.db).await {
+        Ok(Some(row)) => publish_backend_row(ctx, &row).await,
+        Ok(None) => {}
+        Err(err) => {
+            tracing::warn!(backend_id = %id, error = %err, "cannot read the backend to publish it")
+        }
+    }
+}
+
+/// Publishes `BackendUpdated` with a backend row as committed, without its encrypted
+/// secrets.
+pub async fn publish_backend_row(ctx: &CoreContext, row: &backends::Model) {
+    let shown = backends::Model {
+        secrets: None,
+        ..row.clone()
+    };
+    send(
+        ctx,
+        EventKind::BackendUpdated,
+        row.project_id,
+        row.id,
+        None,
+        row.sequence,
+        &shown,
+    )
+    .await
+}
+
+/// Publishes `PromptVersionUpdated` with a prompt version as committed; its parent is the
+/// backend. A version changes once at most (`PENDING` → `APPLIED` | `FAILED`), so its
+/// sequence is 1 while pending and 2 once settled.
+pub async fn publish_prompt_version_row(ctx: &CoreContext, row: &prompt_versions::Model) {
+    let sequence = if row.status == PromptVersionStatus::Pending {
+        1
+    } else {
+        2
+    };
+    send(
+        ctx,
+        EventKind::PromptVersionUpdated,
+        row.project_id,
+        row.id,
+        Some(row.backend_id),
+        sequence,
         row,
     )
     .await

@@ -31,6 +31,19 @@ impl IntentAction {
             IntentAction::Restart => "restart",
         }
     }
+
+    /// The action called `name` (as stored by [`IntentAction::as_str`]).
+    pub fn from_name(name: &str) -> Option<IntentAction> {
+        [
+            IntentAction::Install,
+            IntentAction::Remove,
+            IntentAction::Scale,
+            IntentAction::Update,
+            IntentAction::Restart,
+        ]
+        .into_iter()
+        .find(|action| action.as_str() == name)
+    }
 }
 
 /// Optional features named with `with …`.

@@ -10,7 +10,9 @@
 //! A push wakes the queue's workers at once ([`wake`]): in-process through the [`WakeHub`],
 //! and across processes over Redis pub/sub ([`relay`]).
 
+pub mod backlog;
 pub mod housekeeping;
+pub mod inspect;
 mod relay;
 mod wake;
 
@@ -298,6 +300,62 @@ impl JobQueue {
                 .context("seeding the queue's planner statistics")?;
         }
         Ok(removed)
+    }
+
+    /// What waits in each priority queue of `J`, most urgent first (see [`backlog`]); reads
+    /// only, for metrics and the queue board.
+    pub async fn backlog<J: Job>(&self) -> anyhow::Result<Vec<(String, backlog::Backlog)>> {
+        let mut queues = Vec::with_capacity(PRIORITIES.len());
+        for priority in PRIORITIES {
+            let queue = self.queue_name::<J>(priority);
+            let waiting = match &self.backend {
+                QueueBackend::Sqlite(pool) => backlog::sqlite(pool, &queue)
+                    .await
+                    .context("reading the SQLite queue backlog")?,
+                QueueBackend::Redis(conn) => backlog::redis(&mut conn.clone(), &queue)
+                    .await
+                    .context("reading the Redis queue backlog")?,
+            };
+            queues.push((queue, waiting));
+        }
+        Ok(queues)
+    }
+
+    /// The names of every priority queue of `J`, most urgent first.
+    pub fn queue_names<J: Job>(&self) -> Vec<String> {
+        PRIORITIES
+            .iter()
+            .map(|p| self.queue_name::<J>(*p))
+            .collect()
+    }
+
+    /// The `limit` most recent jobs of `J` over its priority queues (see [`inspect`]).
+    pub async fn recent_jobs<J: Job>(
+        &self,
+        limit: u32,
+    ) -> anyhow::Result<Vec<inspect::JobSummary>> {
+        let queues = self.queue_names::<J>();
+        Ok(match &self.backend {
+            QueueBackend::Sqlite(pool) => inspect::sqlite_jobs(pool, &queues, limit)
+                .await
+                .context("listing jobs of the SQLite queue")?,
+            QueueBackend::Redis(conn) => inspect::redis_jobs(&mut conn.clone(), &queues, limit)
+                .await
+                .context("listing jobs of the Redis queue")?,
+        })
+    }
+
+    /// The queue worker processes of `J`'s queues, with their last heartbeat.
+    pub async fn queue_workers<J: Job>(&self) -> anyhow::Result<Vec<inspect::QueueWorker>> {
+        let queues = self.queue_names::<J>();
+        Ok(match &self.backend {
+            QueueBackend::Sqlite(pool) => inspect::sqlite_workers(pool, &queues)
+                .await
+                .context("listing workers of the SQLite queue")?,
+            QueueBackend::Redis(conn) => inspect::redis_workers(&mut conn.clone(), &queues)
+                .await
+                .context("listing workers of the Redis queue")?,
+        })
     }
 
     /// Checks that the queue storage answers (for `/ready`).

@@ -14,7 +14,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::config::Secret;
-use crate::outbound::endpoint;
+use crate::outbound::{AllowList, OutboundError, OutboundGuard, ProcessMode};
+use crate::trace_context::TraceParent;
 
 pub use packets::{Packet, record_packet};
 
@@ -26,7 +27,6 @@ pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest a cancel call may take.
 pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What the handshake says the stage will need.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -150,10 +150,12 @@ pub struct CallHeaders {
     pub idempotency_key: String,
 }
 
-/// HTTP client for remote workers; cheap to clone, one per process is enough.
+/// HTTP client for remote workers; cheap to clone, one per process is enough. Every call
+/// goes through the outbound guard: the worker's URL is checked (and its host resolved) again
+/// each time, so a DNS change after registration cannot point calls at a refused address.
 #[derive(Debug, Clone)]
 pub struct RemoteWorkerClient {
-    http: reqwest::Client,
+    guard: OutboundGuard,
 }
 
 impl Default for RemoteWorkerClient {
@@ -163,25 +165,30 @@ impl Default for RemoteWorkerClient {
 }
 
 impl RemoteWorkerClient {
-    /// A client that follows no redirects and gives up connecting after a few seconds.
+    /// A client whose guard has the standalone default (public and loopback addresses).
+    /// Processes that know their configuration use [`RemoteWorkerClient::with_guard`].
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("orchestrator/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .expect("a reqwest client with static settings builds");
-        RemoteWorkerClient { http }
+        Self::with_guard(OutboundGuard::new(AllowList::default_for(
+            ProcessMode::Standalone,
+        )))
+    }
+
+    /// A client that calls workers through `guard` (no redirects, bounded connect time).
+    pub fn with_guard(guard: OutboundGuard) -> Self {
+        RemoteWorkerClient { guard }
     }
 
     /// `GET {url}/health`: `Ok` when it answers 200 with `{"status": "healthy"}`.
     pub async fn health(&self, base_url: &str) -> Result<(), String> {
+        let checked = self
+            .guard
+            .inspect(base_url)
+            .await
+            .map_err(|refusal| format!("the worker URL is refused: {refusal}"))?;
         let request = self
-            .http
-            .get(endpoint(base_url, "/health"))
-            .timeout(HEALTH_TIMEOUT);
-        let (status, body) = send(request, HEALTH_TIMEOUT)
+            .guard
+            .request(&checked, reqwest::Method::GET, "/health");
+        let (status, body) = send(&self.guard, request, HEALTH_TIMEOUT)
             .await
             .map_err(|e| e.to_string())?;
         if status != 200 {
@@ -195,6 +202,7 @@ impl RemoteWorkerClient {
     }
 
     /// `POST {url}{path}` with the protocol headers and a JSON body; decodes a 2xx answer.
+    #[tracing::instrument(name = "remote_worker_call", skip_all, fields(path = %path, otel.kind = "client"))]
     pub async fn post<T: serde::de::DeserializeOwned>(
         &self,
         base_url: &str,
@@ -203,15 +211,24 @@ impl RemoteWorkerClient {
         body: &Value,
         timeout: Duration,
     ) -> Result<Answer<T>, (CallError, Option<Value>)> {
-        let request = self
-            .http
-            .post(endpoint(base_url, path))
+        let checked = self.guard.inspect(base_url).await.map_err(|refusal| {
+            let why = format!("the worker URL is refused: {refusal}");
+            (CallError::Connect(why), None)
+        })?;
+        let mut request = self
+            .guard
+            .request(&checked, reqwest::Method::POST, path)
             .bearer_auth(headers.token.expose())
             .header("X-Worker-ID", &headers.instance_id)
             .header("Idempotency-Key", &headers.idempotency_key)
-            .json(body)
-            .timeout(timeout);
-        let (status, answer) = send(request, timeout).await.map_err(|e| (e, None))?;
+            .json(body);
+        // The worker can join the stage's trace (W3C trace context).
+        if let Some(parent) = TraceParent::current() {
+            request = request.header(crate::trace_context::HEADER, parent.to_string());
+        }
+        let (status, answer) = send(&self.guard, request, timeout)
+            .await
+            .map_err(|e| (e, None))?;
         if !(200..300).contains(&status) {
             let message = error_message(&answer);
             return Err((CallError::Status { status, message }, Some(answer)));
@@ -227,45 +244,27 @@ impl RemoteWorkerClient {
     }
 }
 
-/// Sends and reads at most [`MAX_RESPONSE_BYTES`]; a body that is not JSON becomes a string.
+/// Sends through the guard and reads at most [`MAX_RESPONSE_BYTES`]; a body that is not JSON
+/// becomes a string.
 async fn send(
+    guard: &OutboundGuard,
     request: reqwest::RequestBuilder,
     timeout: Duration,
 ) -> Result<(u16, Value), CallError> {
-    let classify = |e: reqwest::Error| {
-        if e.is_timeout() {
-            CallError::Timeout(timeout.as_millis())
-        } else if e.is_connect() || e.is_request() {
-            CallError::Connect(root_cause(&e))
-        } else {
-            CallError::Protocol(root_cause(&e))
-        }
-    };
-    let mut response = request.send().await.map_err(classify)?;
-    let status = response.status().as_u16();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(classify)? {
-        if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(CallError::Protocol(format!(
-                "answer is larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-        let mut text = String::from_utf8_lossy(&bytes).into_owned();
-        text.truncate(1000);
+    let answer = guard
+        .send(request, timeout, MAX_RESPONSE_BYTES)
+        .await
+        .map_err(|e| match e {
+            OutboundError::Timeout(ms) => CallError::Timeout(ms),
+            OutboundError::Connect(why) => CallError::Connect(why),
+            other => CallError::Protocol(other.to_string()),
+        })?;
+    let body = serde_json::from_slice(&answer.body).unwrap_or_else(|_| {
+        let mut text = String::from_utf8_lossy(&answer.body).into_owned();
+        text.truncate(text.floor_char_boundary(1000));
         Value::String(text)
     });
-    Ok((status, body))
-}
-
-fn root_cause(err: &reqwest::Error) -> String {
-    let mut source: &dyn std::error::Error = err;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
+    Ok((answer.status, body))
 }
 
 /// The message a worker put in an error answer (`error`, `message` or `reason`), or the text.
@@ -276,7 +275,7 @@ fn error_message(body: &Value) -> String {
         .or_else(|| body.as_str().map(str::to_string))
         .unwrap_or_else(|| body.to_string());
     let mut text = text.trim().to_string();
-    text.truncate(500);
+    text.truncate(text.floor_char_boundary(500));
     if text.is_empty() {
         "(no message)".into()
     } else {
