@@ -46,12 +46,24 @@ fn tracer_provider() -> anyhow::Result<SdkTracerProvider> {
         .build())
 }
 
+/// Log targets whose debug output can carry secrets.
+const SECRET_BEARING_TARGETS: &[&str] = &[
+    "bollard", "kube", "kube_client", "hyper", "hyper_util", "reqwest", "h2", "tower_http",
+];
+
 /// Installs the process's subscriber: log lines in `format`, plus OTLP export when
 /// configured. An exporter that cannot be built is reported and left out.
 pub fn init(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn,apalis=warn")
     });
+    // These clients log whole request and response bodies at debug level — container
+    // environments, Secret manifests — so they stay at info whatever RUST_LOG asks for.
+    for quiet in SECRET_BEARING_TARGETS {
+        if let Ok(directive) = format!("{quiet}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let (json, text) = match format {
         LogFormat::Json => (Some(tracing_subscriber::fmt::layer().json()), None),
         LogFormat::Text => (None, Some(tracing_subscriber::fmt::layer())),
