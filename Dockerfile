@@ -66,7 +66,8 @@ WORKDIR /data
 VOLUME ["/data"]
 ENV ORCH_LISTEN=0.0.0.0:8080 \
     ORCH_DATA_DIR=/data
-EXPOSE 8080
+# 8080: the API (or a worker's probes); 9090: /metrics when ORCH_METRICS_LISTEN=0.0.0.0:9090.
+EXPOSE 8080 9090
 # Probes the port of ORCH_LISTEN, so a worker listening on another port is checked too.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD curl -fsS "http://127.0.0.1:${ORCH_LISTEN##*:}/health" >/dev/null || exit 1

@@ -48,7 +48,14 @@ fn tracer_provider() -> anyhow::Result<SdkTracerProvider> {
 
 /// Log targets whose debug output can carry secrets.
 const SECRET_BEARING_TARGETS: &[&str] = &[
-    "bollard", "kube", "kube_client", "hyper", "hyper_util", "reqwest", "h2", "tower_http",
+    "bollard",
+    "kube",
+    "kube_client",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "h2",
+    "tower_http",
 ];
 
 /// Installs the process's subscriber: log lines in `format`, plus OTLP export when

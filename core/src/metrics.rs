@@ -131,26 +131,34 @@ fn well_formed(value: &str) -> bool {
 /// The process metrics and the registry that exposes them.
 struct Metrics {
     registry: Registry,
-    /// `orchestrator_http_requests_total{route, status_class}`
+    /// `orchestrator_http_requests_total{route, status_class}`: HTTP requests answered;
+    /// `route` is a fixed route name or `other`, `status_class` `2xx` … `5xx`.
     http_requests: Family<HttpLabels, Counter>,
-    /// `orchestrator_http_request_duration_seconds{route}`
+    /// `orchestrator_http_request_duration_seconds{route}`: time to answer a request
+    /// (websockets: until the upgrade).
     http_duration: HistogramFamily<RouteLabel>,
-    /// `orchestrator_graphql_requests_total{operation, outcome}`
+    /// `orchestrator_graphql_requests_total{operation, outcome}`: GraphQL operations over
+    /// HTTP; `outcome` is `ok` or the first error's code.
     graphql_requests: Family<GraphqlLabels, Counter>,
-    /// `orchestrator_graphql_request_duration_seconds{operation}`
+    /// `orchestrator_graphql_request_duration_seconds{operation}`: time to execute one.
     graphql_duration: HistogramFamily<OperationLabel>,
-    /// `orchestrator_graphql_subscriptions_open`
+    /// `orchestrator_graphql_subscriptions_open`: subscriptions running in this process.
     subscriptions_open: Gauge,
-    /// `orchestrator_websocket_connections_open`
+    /// `orchestrator_websocket_connections_open`: GraphQL websockets open on this process.
     websockets_open: Gauge,
-    /// `orchestrator_stage_duration_seconds{action}`
+    /// `orchestrator_stage_duration_seconds{action}`: time one stage attempt ran in this
+    /// worker process, from its claim to its outcome.
     stage_duration: HistogramFamily<ActionLabel>,
-    /// `orchestrator_stages_in_flight`
+    /// `orchestrator_stages_in_flight`: stage attempts this worker process runs now.
     stages_in_flight: Gauge,
-    /// `orchestrator_deployments_total{platform, outcome}`
+    /// `orchestrator_deployments_total{platform, outcome}`: component deployments this
+    /// process finished (see [`record_deployment`]).
     deployments: Family<DeploymentLabels, Counter>,
+    /// Bounds the `operation` label.
     operations: BoundedLabel,
+    /// Bounds the `action` label.
     actions: BoundedLabel,
+    /// Bounds the `outcome` labels.
     outcomes: BoundedLabel,
 }
 
@@ -170,6 +178,7 @@ impl Metrics {
         let deployments = Family::<DeploymentLabels, Counter>::default();
 
         let mut registry = Registry::with_prefix(PREFIX);
+        // `orchestrator_build_info{version}`: the running version, always 1.
         registry.register(
             "build",
             "The running version (always 1)",

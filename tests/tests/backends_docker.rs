@@ -60,7 +60,10 @@ tar -C "$root" -c . | docker import \
 }
 
 fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("docker CLI");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker CLI");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -140,7 +143,10 @@ async fn a_managed_backend_is_created_on_docker_and_deleted_without_a_trace() {
 
     let active = wait_status(&proc, &id, "ACTIVE").await;
     assert!(
-        active["url"].as_str().unwrap().starts_with("http://127.0.0.1:"),
+        active["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:"),
         "{active:#}"
     );
     let health: Value = reqwest::get(format!("{}/health", active["url"].as_str().unwrap()))
@@ -165,10 +171,18 @@ async fn a_managed_backend_is_created_on_docker_and_deleted_without_a_trace() {
     );
 
     // The key reached the container, and nothing else.
-    let env_lines = docker(&["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}", &container]);
+    let env_lines = docker(&[
+        "inspect",
+        "-f",
+        "{{range .Config.Env}}{{println .}}{{end}}",
+        &container,
+    ]);
     assert!(env_lines.contains(&format!("OPENAI_API_KEY={API_KEY}")));
     for answer in [&created, &json!(active), &deployed] {
-        assert!(!answer.to_string().contains(API_KEY), "the key leaked: {answer:#}");
+        assert!(
+            !answer.to_string().contains(API_KEY),
+            "the key leaked: {answer:#}"
+        );
     }
 
     let deleting = gql(
@@ -177,7 +191,10 @@ async fn a_managed_backend_is_created_on_docker_and_deleted_without_a_trace() {
         json!({ "b": id }),
     )
     .await;
-    assert_eq!(deleting["deleteBackend"]["status"], "DELETING", "{deleting:#}");
+    assert_eq!(
+        deleting["deleteBackend"]["status"], "DELETING",
+        "{deleting:#}"
+    );
     let deleted = wait_status(&proc, &id, "DELETED").await;
     assert!(deleted["url"].is_null());
     let label = format!("label=orchestrator.dev/intent={intent}");

@@ -217,6 +217,8 @@ pub async fn retry_execution(
     .await?;
     txn.commit().await?;
     crate::events::publish_stage(ctx, failed.id).await;
+    // The state this call made, read before the job can run and move it on.
+    let retried = execution_for(ctx, who, id, Role::Viewer).await?;
     let pushed = ctx
         .queue
         .push(
@@ -244,5 +246,5 @@ pub async fn retry_execution(
         crate::events::publish_execution(ctx, id).await;
         return Err(CoreError::Internal(err));
     }
-    execution_for(ctx, who, id, Role::Viewer).await
+    Ok(retried)
 }
