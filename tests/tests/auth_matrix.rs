@@ -220,6 +220,62 @@ fn table() -> BTreeMap<&'static str, (Need, &'static str)> {
             ),
         ),
         (
+            "promptSchema",
+            (
+                Viewer,
+                "query($b: ID!) { promptSchema(backendId: $b) { source } }",
+            ),
+        ),
+        (
+            "prompts",
+            (
+                Viewer,
+                "query($b: ID!) { prompts(backendId: $b) { liveError } }",
+            ),
+        ),
+        (
+            "promptVersions",
+            (
+                Viewer,
+                "query($b: ID!) { promptVersions(backendId: $b) { totalCount } }",
+            ),
+        ),
+        (
+            "promptDiff",
+            (
+                Viewer,
+                "query($b: ID!) { promptDiff(backendId: $b, from: 1, to: 2) { field } }",
+            ),
+        ),
+        (
+            "updatePrompts",
+            (
+                Operator,
+                "mutation($b: ID!) { updatePrompts(backendId: $b, prompts: {}, message: \"m\") { id } }",
+            ),
+        ),
+        (
+            "rollbackPrompts",
+            (
+                Operator,
+                "mutation($b: ID!) { rollbackPrompts(backendId: $b, version: 1) { id } }",
+            ),
+        ),
+        (
+            "bulkUpdatePrompts",
+            (
+                Operator,
+                "mutation($p: ID!, $b: ID!) { bulkUpdatePrompts(projectId: $p, backendIds: [$b], prompts: {}) { results { backendId } } }",
+            ),
+        ),
+        (
+            "importLivePrompts",
+            (
+                Operator,
+                "mutation($b: ID!) { importLivePrompts(backendId: $b) { id } }",
+            ),
+        ),
+        (
             "intents",
             (
                 Viewer,

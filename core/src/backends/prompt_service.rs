@@ -4,13 +4,8 @@
 //! a `prompt.sync` execution (see [`super::sync`]). Values are checked against the backend's
 //! schema before anything is stored, so a refused change leaves no version and sends nothing.
 
-use std::collections::HashSet;
-
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -18,21 +13,25 @@ use orchestrator_entity::{
     BackendStatus, Priority, PromptVersionStatus, Role, backends, executions, prompt_versions,
 };
 
-use super::prompts::{FieldChange, diff, validate_prompts};
+use super::prompts::validate_prompts;
 use super::schema::PromptSchema;
 use super::service::{backend_for, client_for, schema_of, type_named};
 use crate::auth::Identity;
 use crate::context::CoreContext;
 use crate::engine::service::{NewExecution, enqueue_first, insert_execution};
-use crate::error::{CoreError, CoreResult, InputProblem};
-use crate::paging::{Page, PageRequest};
+use crate::error::{CoreError, CoreResult};
+
+mod bulk;
+mod history;
+
+pub use bulk::{BulkUpdate, MAX_BULK_BACKENDS, bulk_update_prompts};
+use history::version_numbered;
+pub use history::{last_applied, list_versions, prompt_diff};
 
 /// Longest version message.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
 /// Largest prompt values accepted, serialized.
 pub const MAX_PROMPTS_BYTES: usize = 256 * 1024;
-/// Most backends one bulk update may touch.
-pub const MAX_BULK_BACKENDS: usize = 50;
 
 /// Where a prompt schema was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +62,6 @@ pub struct PromptValues {
     pub live_error: Option<String>,
     /// The last version the backend took.
     pub applied: Option<prompt_versions::Model>,
-}
-
-/// What a bulk update started: one execution, one new version per backend (in the order the
-/// backends were given).
-#[derive(Debug, Clone)]
-pub struct BulkUpdate {
-    pub execution: executions::Model,
-    pub versions: Vec<prompt_versions::Model>,
 }
 
 /// `Ok` when the orchestrator may change the backend's prompts; otherwise a `CONFLICT`
@@ -172,68 +163,6 @@ pub async fn prompt_values(
         live_error,
         applied: last_applied(ctx, backend.id).await?,
     })
-}
-
-/// The backend's newest `APPLIED` version (no access check).
-pub async fn last_applied(
-    ctx: &CoreContext,
-    backend_id: Uuid,
-) -> CoreResult<Option<prompt_versions::Model>> {
-    Ok(prompt_versions::Entity::find()
-        .filter(prompt_versions::Column::BackendId.eq(backend_id))
-        .filter(prompt_versions::Column::Status.eq(PromptVersionStatus::Applied))
-        .order_by_desc(prompt_versions::Column::Version)
-        .one(&ctx.db)
-        .await?)
-}
-
-/// The backend's versions, newest first (viewers).
-pub async fn list_versions(
-    ctx: &CoreContext,
-    who: &Identity,
-    backend_id: Uuid,
-    page: PageRequest,
-) -> CoreResult<Page<prompt_versions::Model>> {
-    let backend = backend_for(ctx, who, backend_id, Role::Viewer).await?;
-    let query =
-        prompt_versions::Entity::find().filter(prompt_versions::Column::BackendId.eq(backend.id));
-    let total = query.clone().count(&ctx.db).await?;
-    let rows = query
-        .order_by_desc(prompt_versions::Column::Version)
-        .offset(page.offset)
-        .limit(page.limit + 1)
-        .all(&ctx.db)
-        .await?;
-    Ok(Page::from_rows(page, rows, total))
-}
-
-async fn version_numbered(
-    ctx: &CoreContext,
-    backend_id: Uuid,
-    version: i32,
-) -> CoreResult<prompt_versions::Model> {
-    prompt_versions::Entity::find()
-        .filter(prompt_versions::Column::BackendId.eq(backend_id))
-        .filter(prompt_versions::Column::Version.eq(version))
-        .one(&ctx.db)
-        .await?
-        .ok_or(CoreError::NotFound {
-            entity: "prompt version",
-        })
-}
-
-/// The fields that differ from version `from` to version `to` (viewers).
-pub async fn prompt_diff(
-    ctx: &CoreContext,
-    who: &Identity,
-    backend_id: Uuid,
-    from: i32,
-    to: i32,
-) -> CoreResult<Vec<FieldChange>> {
-    let backend = backend_for(ctx, who, backend_id, Role::Viewer).await?;
-    let from = version_numbered(ctx, backend.id, from).await?;
-    let to = version_numbered(ctx, backend.id, to).await?;
-    Ok(diff(&from.prompts, &to.prompts))
 }
 
 fn check_message(message: &str) -> CoreResult<String> {
@@ -455,82 +384,4 @@ pub async fn import_live_prompts(
     crate::events::publish_prompt_version_row(ctx, &row).await;
     super::monitor::clear_drift(ctx, backend.id, row.version).await?;
     Ok(row)
-}
-
-/// Pushes the same `prompts` to several backends of a project with one execution, one sync
-/// stage per backend (operators). Every backend is checked first, against its live schema or,
-/// when it cannot be asked, its stored one; any problem refuses the whole request with
-/// nothing stored. A backend that fails to take its version does not stop the others.
-#[tracing::instrument(skip_all, fields(project_id = %project_id))]
-pub async fn bulk_update_prompts(
-    ctx: &CoreContext,
-    who: &Identity,
-    project_id: Uuid,
-    backend_ids: &[Uuid],
-    prompts: Value,
-    message: &str,
-) -> CoreResult<BulkUpdate> {
-    let project = crate::projects::get_authorized(ctx, who, project_id, Role::Operator).await?;
-    if backend_ids.is_empty() || backend_ids.len() > MAX_BULK_BACKENDS {
-        return Err(CoreError::bad_input(
-            "backendIds",
-            format!("give 1 to {MAX_BULK_BACKENDS} backends"),
-        ));
-    }
-    let message = check_message(message)?;
-    check_size(&prompts)?;
-    let mut seen = HashSet::new();
-    let mut backends = Vec::with_capacity(backend_ids.len());
-    for (i, id) in backend_ids.iter().enumerate() {
-        let field = format!("backendIds[{i}]");
-        if !seen.insert(*id) {
-            return Err(CoreError::bad_input(field, "is listed twice"));
-        }
-        let backend = backends::Entity::find_by_id(*id)
-            .one(&ctx.db)
-            .await?
-            .filter(|b| b.project_id == project.id)
-            .ok_or_else(|| {
-                CoreError::bad_input(&field, "no backend with this id in the project")
-            })?;
-        manageable(&backend).map_err(|e| CoreError::bad_input(&field, e.to_string()))?;
-        backends.push(backend);
-    }
-    let mut problems = Vec::new();
-    for backend in &backends {
-        let resolved = resolve_schema(ctx, backend).await?;
-        for (name, why) in super::prompts::prompt_problems(&resolved.schema, &prompts) {
-            problems.push(InputProblem {
-                field: if name.is_empty() {
-                    "prompts".into()
-                } else {
-                    format!("prompts.{name}")
-                },
-                line: None,
-                column: None,
-                message: format!("backend {}: {why}", backend.name),
-            });
-        }
-    }
-    if let Some(first) = problems.first() {
-        return Err(CoreError::Invalid {
-            field: first.field.clone(),
-            message: format!(
-                "{} problem(s): {}",
-                problems.len(),
-                problems
-                    .iter()
-                    .map(|p| format!("{} {}", p.field, p.message))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            details: problems,
-        });
-    }
-    let changes = backends.into_iter().map(|b| (b, prompts.clone())).collect();
-    let (execution, versions) = start_sync(ctx, who, project.id, changes, &message, true).await?;
-    Ok(BulkUpdate {
-        execution,
-        versions,
-    })
 }

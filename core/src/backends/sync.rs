@@ -222,7 +222,10 @@ impl SyncStage {
         log(
             cx,
             "ERROR",
-            &format!("prompt version {} failed: {why}", version.version),
+            &format!(
+                "prompt version {} of backend {} failed: {why}",
+                version.version, version.backend_id
+            ),
         )
         .await;
         if input.record_failure {
