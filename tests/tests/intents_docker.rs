@@ -524,3 +524,72 @@ async fn cancel_stops_before_the_next_component_and_a_cancelled_intent_rolls_bac
     assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn scale_changes_replicas_and_its_rollback_restores_the_previous_spec() {
+    let Some(images) = images() else { return };
+    let app = start().await;
+    let p = app.default_project().await;
+    let (ns, _cleanup) = namespace("scale");
+    upsert(&app, &p, &store_yaml(&images.busybox, 0)).await;
+    let running = |ns: &str| {
+        let mut names: Vec<String> = docker(&[
+            "ps",
+            "--format",
+            "{{.Names}}",
+            "--filter",
+            &format!("name=default-{ns}-store"),
+        ])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+        names.sort();
+        names
+    };
+
+    let install = deploy(
+        &app,
+        &p,
+        &format!("install store in namespace {ns}"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(wait_end(&app, &install).await["status"], "COMPLETED");
+    assert_eq!(running(&ns), [format!("default-{ns}-store")]);
+
+    let scale = deploy(
+        &app,
+        &p,
+        &format!("scale store to 2 in namespace {ns}"),
+        json!({}),
+    )
+    .await;
+    let scaled = wait_end(&app, &scale).await;
+    assert_eq!(scaled["status"], "COMPLETED", "{scaled:#}");
+    assert_eq!(scaled["action"], "scale");
+    assert_eq!(
+        running(&ns),
+        [
+            format!("default-{ns}-store"),
+            format!("default-{ns}-store-2")
+        ]
+    );
+
+    // Rolling the scale back applies the install's spec again: one replica.
+    app.admin(
+        "mutation($i: ID!) { rollbackIntent(id: $i) { id } }",
+        json!({ "i": scale }),
+    )
+    .await;
+    let rolled = wait_end(&app, &scale).await;
+    assert_eq!(rolled["status"], "ROLLED_BACK", "{rolled:#}");
+    let stages: Vec<&str> = rolled["execution"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["restore-store", "rolled-back"]);
+    assert_eq!(running(&ns), [format!("default-{ns}-store")]);
+    app.stop().await;
+}
