@@ -2,10 +2,7 @@
 //! ended. Only ids and outcomes are kept — never arguments, so no secret lands here.
 
 use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use uuid::Uuid;
 
 use orchestrator_entity::{Role, audit_log};
@@ -59,13 +56,8 @@ pub async fn list(
 ) -> CoreResult<Page<audit_log::Model>> {
     crate::projects::get_authorized(ctx, who, project_id, Role::Admin).await?;
     let query = audit_log::Entity::find().filter(audit_log::Column::ProjectId.eq(project_id));
-    let total = query.clone().count(&ctx.db).await?;
-    let rows = query
+    let query = query
         .order_by_desc(audit_log::Column::CreatedAt)
-        .order_by_desc(audit_log::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit + 1)
-        .all(&ctx.db)
-        .await?;
-    Ok(Page::from_rows(page, rows, total))
+        .order_by_desc(audit_log::Column::Id);
+    page.fetch(&ctx.db, query).await
 }

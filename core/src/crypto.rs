@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow};
 use base64::Engine;
 use rand::RngCore;
 
-use crate::config::Secret;
+use crate::config::{Config, Secret};
 
 const NONCE_LEN: usize = 12;
 /// Version tag of the stored format, so the scheme can change later.
@@ -76,6 +76,24 @@ impl SecretBox {
             String::from_utf8(plain).context("secret is not text")?,
         ))
     }
+}
+
+/// `value` as JSON, sealed with the configured secret key (or the one in the data dir),
+/// for storage in a `secrets` column.
+pub fn seal_json<T: serde::Serialize>(config: &Config, value: &T) -> anyhow::Result<String> {
+    let key = crate::keys::secret_key(config)?;
+    let json = serde_json::to_string(value)?;
+    SecretBox::new(&key)?.encrypt(&json)
+}
+
+/// The JSON value [`seal_json`] sealed.
+pub fn open_json<T: serde::de::DeserializeOwned>(
+    config: &Config,
+    stored: &str,
+) -> anyhow::Result<T> {
+    let key = crate::keys::secret_key(config)?;
+    let plain = SecretBox::new(&key)?.decrypt(stored)?;
+    Ok(serde_json::from_str(plain.expose())?)
 }
 
 /// What the API shows instead of a secret: `••••` plus at most the last 4 characters, and only

@@ -2,6 +2,7 @@
 //! opaque to clients (base64 of the row offset).
 
 use base64::Engine;
+use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait, QuerySelect, Select};
 
 use crate::error::{CoreError, CoreResult};
 
@@ -39,6 +40,25 @@ impl PageRequest {
             }
         };
         Ok(PageRequest { offset, limit })
+    }
+
+    /// This page of `query` (already filtered and ordered), with the total count.
+    pub async fn fetch<E>(
+        self,
+        db: &impl ConnectionTrait,
+        query: Select<E>,
+    ) -> CoreResult<Page<E::Model>>
+    where
+        E: EntityTrait,
+        E::Model: Sync,
+    {
+        let total = query.clone().count(db).await?;
+        let rows = query
+            .offset(self.offset)
+            .limit(self.limit + 1)
+            .all(db)
+            .await?;
+        Ok(Page::from_rows(self, rows, total))
     }
 }
 

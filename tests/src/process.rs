@@ -133,3 +133,50 @@ pub async fn run(
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A standalone product process on the embedded default with one `sleep` execution started.
+pub struct Sleeping {
+    pub proc: Process,
+    /// Global admin token.
+    pub token: String,
+    /// The started execution.
+    pub execution_id: String,
+    /// The process's environment (database URL and the rest).
+    pub env: HashMap<String, String>,
+    /// The data dir; removed when dropped, so keep it while the process runs.
+    pub data_dir: tempfile::TempDir,
+}
+
+/// Starts a standalone process and a `sleep` execution of `ms` milliseconds in it.
+pub async fn standalone_with_sleep(bin: &std::path::Path, ms: u64) -> Sleeping {
+    let data_dir = tempfile::tempdir().unwrap();
+    let env = crate::service_env(&crate::Services::Embedded, data_dir.path()).await;
+    let mut proc = start(bin, &[], &env, data_dir.path(), "standalone");
+    proc.wait_ready("/ready", Duration::from_secs(20)).await;
+    let token = crate::global_admin_token();
+    let project = crate::post_gql(
+        proc.addr,
+        &token,
+        "{ projects { id } }",
+        serde_json::json!({}),
+    )
+    .await["projects"][0]["id"]
+        .clone();
+    let execution_id = crate::post_gql(
+        proc.addr,
+        &token,
+        "mutation($p: ID!, $in: JSON) { startExecution(input: {projectId: $p, pipeline: \"sleep\", input: $in}) { id } }",
+        serde_json::json!({ "p": project, "in": { "ms": ms } }),
+    )
+    .await["startExecution"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    Sleeping {
+        proc,
+        token,
+        execution_id,
+        env,
+        data_dir,
+    }
+}

@@ -6,31 +6,18 @@ use std::time::Duration;
 
 use orchestrator_tests::process;
 use orchestrator_tests::ws::{Protocol, WsClient};
-use orchestrator_tests::{Services, global_admin_token, post_gql, product_binary, service_env};
+use orchestrator_tests::{post_gql, product_binary};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_turns_ready_to_503_closes_websockets_and_finishes_the_stage() {
-    let bin = product_binary!();
-    let tmp = tempfile::tempdir().unwrap();
-    let env = service_env(&Services::Embedded, tmp.path()).await;
-    let mut proc = process::start(&bin, &[], &env, tmp.path(), "standalone");
-    proc.wait_ready("/ready", Duration::from_secs(20)).await;
-    let token = global_admin_token();
-    let project = post_gql(proc.addr, &token, "{ projects { id } }", json!({})).await["projects"]
-        [0]["id"]
-        .clone();
-    let id = post_gql(
-        proc.addr,
-        &token,
-        "mutation($p: ID!) { startExecution(input: {projectId: $p, pipeline: \"sleep\", input: {ms: 3000}}) { id } }",
-        json!({ "p": project }),
-    )
-    .await["startExecution"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-
+    let process::Sleeping {
+        mut proc,
+        token,
+        execution_id: id,
+        env,
+        data_dir: _data_dir,
+    } = process::standalone_with_sleep(&product_binary!(), 3000).await;
     let auth = json!({ "Authorization": format!("Bearer {token}") });
     let (mut socket, ack) = WsClient::connect(proc.addr, Protocol::TransportWs, auth).await;
     assert_eq!(ack["type"], "connection_ack", "{ack}");

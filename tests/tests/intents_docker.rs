@@ -169,6 +169,18 @@ fn log_text(intent: &Value) -> String {
         .join("\n")
 }
 
+/// Rolls the intent back and waits until it is `ROLLED_BACK`.
+async fn roll_back(app: &TestApp, id: &str) -> Value {
+    app.admin(
+        "mutation($i: ID!) { rollbackIntent(id: $i) { id status } }",
+        json!({ "i": id }),
+    )
+    .await;
+    let rolled = wait_end(app, id).await;
+    assert_eq!(rolled["status"], "ROLLED_BACK", "{rolled:#}");
+    rolled
+}
+
 async fn upsert(app: &TestApp, p: &str, yaml: &str) {
     app.admin(
         "mutation($p: ID!, $y: String!) { upsertBlueprint(projectId: $p, yaml: $y) { name } }",
@@ -254,13 +266,7 @@ async fn install_redis_answers_ping_redeploys_idempotently_and_rolls_back_clean(
 
     // Rolling the install back removes every container, network and volume it created.
     assert!(!leftovers(&first).is_empty());
-    app.admin(
-        "mutation($i: ID!) { rollbackIntent(id: $i) { id status } }",
-        json!({ "i": first }),
-    )
-    .await;
-    let rolled = wait_end(&app, &first).await;
-    assert_eq!(rolled["status"], "ROLLED_BACK", "{rolled:#}");
+    let rolled = roll_back(&app, &first).await;
     assert_eq!(rolled["execution"]["pipeline"], "rollback");
     assert!(leftovers(&first).is_empty(), "{:?}", leftovers(&first));
     assert!(
@@ -463,13 +469,7 @@ async fn failing_health_check_fails_with_logs_then_retry_resumes_and_rollback_cl
     assert_eq!(stages[2]["name"], "deploy-flaky");
     assert!(stages[2]["attempt"].as_i64().unwrap() >= 2, "{done:#}");
 
-    app.admin(
-        "mutation($i: ID!) { rollbackIntent(id: $i) { id } }",
-        json!({ "i": id }),
-    )
-    .await;
-    let rolled = wait_end(&app, &id).await;
-    assert_eq!(rolled["status"], "ROLLED_BACK", "{rolled:#}");
+    roll_back(&app, &id).await;
     assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
     app.stop().await;
 }
@@ -514,13 +514,7 @@ async fn cancel_stops_before_the_next_component_and_a_cancelled_intent_rolls_bac
         "the next component never started"
     );
 
-    app.admin(
-        "mutation($i: ID!) { rollbackIntent(id: $i) { id } }",
-        json!({ "i": id }),
-    )
-    .await;
-    let rolled = wait_end(&app, &id).await;
-    assert_eq!(rolled["status"], "ROLLED_BACK", "{rolled:#}");
+    roll_back(&app, &id).await;
     assert!(leftovers(&id).is_empty(), "{:?}", leftovers(&id));
     app.stop().await;
 }
@@ -576,13 +570,7 @@ async fn scale_changes_replicas_and_its_rollback_restores_the_previous_spec() {
     );
 
     // Rolling the scale back applies the install's spec again: one replica.
-    app.admin(
-        "mutation($i: ID!) { rollbackIntent(id: $i) { id } }",
-        json!({ "i": scale }),
-    )
-    .await;
-    let rolled = wait_end(&app, &scale).await;
-    assert_eq!(rolled["status"], "ROLLED_BACK", "{rolled:#}");
+    let rolled = roll_back(&app, &scale).await;
     let stages: Vec<&str> = rolled["execution"]["stages"]
         .as_array()
         .unwrap()

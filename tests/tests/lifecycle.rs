@@ -13,20 +13,13 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_running_stage_finish_and_exits_zero() {
-    let bin = product_binary!();
-    let tmp = tempfile::tempdir().unwrap();
-    let env = service_env(&Services::Embedded, tmp.path()).await;
-    let mut proc = process::start(&bin, &[], &env, tmp.path(), "standalone");
-    proc.wait_ready("/ready", Duration::from_secs(20)).await;
-    let token = global_admin_token();
-    let project = post_gql(proc.addr, &token, "{ projects { id } }", json!({})).await["projects"]
-        [0]["id"]
-        .clone();
-    let id = post_gql(proc.addr, &token, "mutation($p: ID!) { startExecution(input: {projectId: $p, pipeline: \"sleep\", input: {ms: 1500}}) { id } }", json!({ "p": project }))
-        .await["startExecution"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let process::Sleeping {
+        mut proc,
+        token,
+        execution_id: id,
+        env,
+        data_dir: _data_dir,
+    } = process::standalone_with_sleep(&product_binary!(), 1500).await;
     // Wait until the stage runs, then ask the process to stop.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {

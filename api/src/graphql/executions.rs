@@ -151,6 +151,18 @@ impl From<executions::Model> for Execution {
     }
 }
 
+/// `first` of a log-line page, checked: 0 to [`MAX_LOG_PAGE`].
+pub(super) fn log_limit(first: i32) -> GqlResult<u64> {
+    if !(0..=MAX_LOG_PAGE).contains(&first) {
+        return Err(orchestrator_core::CoreError::bad_input(
+            "first",
+            format!("must be between 0 and {MAX_LOG_PAGE}"),
+        ))
+        .gql();
+    }
+    Ok(first as u64)
+}
+
 /// One log line.
 #[derive(SimpleObject)]
 pub struct LogLine {
@@ -213,15 +225,9 @@ impl Execution {
         #[graphql(default = 100)] first: i32,
         after: Option<i64>,
     ) -> GqlResult<Vec<LogLine>> {
-        if !(0..=MAX_LOG_PAGE).contains(&first) {
-            return Err(orchestrator_core::CoreError::bad_input(
-                "first",
-                format!("must be between 0 and {MAX_LOG_PAGE}"),
-            ))
-            .gql();
-        }
+        let limit = log_limit(first)?;
         let core = ctx.data::<CoreContext>()?;
-        let rows = service::logs_of(core, self.row.id, after, first as u64)
+        let rows = service::logs_of(core, self.row.id, after, limit)
             .await
             .gql()?;
         Ok(rows.into_iter().map(Into::into).collect())

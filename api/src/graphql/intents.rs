@@ -13,14 +13,11 @@ use serde_json::Value;
 
 use super::blueprints::{to_api_platform, to_engine_platform};
 use super::enums::{IntentStatus, Platform};
-use super::executions::{Execution, LogLine};
+use super::executions::{Execution, LogLine, log_limit};
 use super::projects::parse_id;
 use super::scalars::{CountedConnection, connection};
 use crate::auth::caller;
 use crate::error::{GqlResult, IntoGql};
-
-/// Largest page of log lines.
-const MAX_LOG_PAGE: i32 = 1000;
 
 /// Options that override what the command says.
 #[derive(InputObject, Default)]
@@ -290,15 +287,9 @@ impl Intent {
         #[graphql(default = 100)] first: i32,
         after: Option<i64>,
     ) -> GqlResult<Vec<LogLine>> {
-        if !(0..=MAX_LOG_PAGE).contains(&first) {
-            return Err(orchestrator_core::CoreError::bad_input(
-                "first",
-                format!("must be between 0 and {MAX_LOG_PAGE}"),
-            ))
-            .gql();
-        }
+        let limit = log_limit(first)?;
         let core = ctx.data::<CoreContext>()?;
-        Ok(service::logs_of(core, self.row.id, after, first as u64)
+        Ok(service::logs_of(core, self.row.id, after, limit)
             .await
             .gql()?
             .into_iter()

@@ -55,23 +55,69 @@ pub struct ProjectEvent {
 #[derive(Default)]
 pub struct SubscriptionRoot;
 
-struct ExecutionWatch {
+/// A row an entity subscription follows: which events carry it, its per-entity sequence, and
+/// when it has reached its end.
+trait Watched: sea_orm::ModelTrait + serde::de::DeserializeOwned + Send + Sync + 'static {
+    const KIND: CoreEventKind;
+    fn sequence(&self) -> i64;
+    fn is_terminal(&self) -> bool;
+}
+
+impl Watched for executions::Model {
+    const KIND: CoreEventKind = CoreEventKind::ExecutionUpdated;
+    fn sequence(&self) -> i64 {
+        self.sequence
+    }
+    fn is_terminal(&self) -> bool {
+        self.status.is_terminal()
+    }
+}
+
+impl Watched for intents::Model {
+    const KIND: CoreEventKind = CoreEventKind::IntentUpdated;
+    fn sequence(&self) -> i64 {
+        self.sequence
+    }
+    fn is_terminal(&self) -> bool {
+        self.status.is_terminal()
+    }
+}
+
+/// One entity's changes: the current row first, then every newer one, until terminal.
+struct EntityWatch<M> {
     core: CoreContext,
     rx: broadcast::Receiver<Arc<Event>>,
     id: Uuid,
-    first: Option<executions::Model>,
+    first: Option<M>,
     last_sequence: i64,
     done: bool,
 }
 
-impl ExecutionWatch {
-    fn emit(&mut self, model: executions::Model) -> Execution {
-        self.last_sequence = model.sequence;
-        self.done = model.status.is_terminal();
-        model.into()
+impl<M> EntityWatch<M>
+where
+    M: Watched,
+    M::Entity: EntityTrait<Model = M>,
+    <M::Entity as EntityTrait>::PrimaryKey: sea_orm::PrimaryKeyTrait<ValueType = Uuid>,
+{
+    /// Subscribed before `current` was read, so no change in between is lost.
+    fn new(core: CoreContext, rx: broadcast::Receiver<Arc<Event>>, id: Uuid, current: M) -> Self {
+        EntityWatch {
+            core,
+            rx,
+            id,
+            last_sequence: current.sequence() - 1,
+            first: Some(current),
+            done: false,
+        }
     }
 
-    async fn next(&mut self) -> Option<Execution> {
+    fn emit(&mut self, model: M) -> M {
+        self.last_sequence = model.sequence();
+        self.done = model.is_terminal();
+        model
+    }
+
+    async fn next(&mut self) -> Option<M> {
         if self.done {
             return None;
         }
@@ -81,21 +127,18 @@ impl ExecutionWatch {
         loop {
             match self.rx.recv().await {
                 Ok(event) => {
-                    if event.kind == CoreEventKind::ExecutionUpdated
+                    if event.kind == M::KIND
                         && event.entity_id == self.id
                         && event.sequence > self.last_sequence
-                        && let Ok(model) =
-                            serde_json::from_value::<executions::Model>(event.payload.clone())
+                        && let Ok(model) = serde_json::from_value::<M>(event.payload.clone())
                     {
                         return Some(self.emit(model));
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(execution_id = %self.id, missed, "subscriber lagged; re-reading");
-                    if let Ok(Some(model)) = executions::Entity::find_by_id(self.id)
-                        .one(&self.core.db)
-                        .await
-                        && model.sequence > self.last_sequence
+                    tracing::debug!(id = %self.id, missed, "subscriber lagged; re-reading");
+                    if let Ok(Some(model)) = M::Entity::find_by_id(self.id).one(&self.core.db).await
+                        && model.sequence() > self.last_sequence
                     {
                         return Some(self.emit(model));
                     }
@@ -104,56 +147,12 @@ impl ExecutionWatch {
             }
         }
     }
-}
 
-struct IntentWatch {
-    core: CoreContext,
-    rx: broadcast::Receiver<Arc<Event>>,
-    id: Uuid,
-    first: Option<intents::Model>,
-    last_sequence: i64,
-    done: bool,
-}
-
-impl IntentWatch {
-    fn emit(&mut self, model: intents::Model) -> Intent {
-        self.last_sequence = model.sequence;
-        self.done = model.status.is_terminal();
-        model.into()
-    }
-
-    async fn next(&mut self) -> Option<Intent> {
-        if self.done {
-            return None;
-        }
-        if let Some(first) = self.first.take() {
-            return Some(self.emit(first));
-        }
-        loop {
-            match self.rx.recv().await {
-                Ok(event) => {
-                    if event.kind == CoreEventKind::IntentUpdated
-                        && event.entity_id == self.id
-                        && event.sequence > self.last_sequence
-                        && let Ok(model) =
-                            serde_json::from_value::<intents::Model>(event.payload.clone())
-                    {
-                        return Some(self.emit(model));
-                    }
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(intent_id = %self.id, missed, "subscriber lagged; re-reading");
-                    if let Ok(Some(model)) = intents::Entity::find_by_id(self.id)
-                        .one(&self.core.db)
-                        .await
-                        && model.sequence > self.last_sequence
-                    {
-                        return Some(self.emit(model));
-                    }
-                }
-                Err(RecvError::Closed) => return None,
-            }
-        }
+    /// The watch as a stream of GraphQL objects.
+    fn stream<T: From<M>>(self) -> impl Stream<Item = T> {
+        futures::stream::unfold(self, |mut w| async move {
+            w.next().await.map(|item| (T::from(item), w))
+        })
     }
 }
 
@@ -254,17 +253,7 @@ impl SubscriptionRoot {
         // Subscribe before reading, so no change between the read and the first event is lost.
         let rx = core.events.subscribe();
         let current = service::get_execution(&core, &who, id).await.gql()?;
-        let watch = ExecutionWatch {
-            core,
-            rx,
-            id,
-            last_sequence: current.sequence - 1,
-            first: Some(current),
-            done: false,
-        };
-        Ok(futures::stream::unfold(watch, |mut w| async move {
-            w.next().await.map(|item| (item, w))
-        }))
+        Ok(EntityWatch::new(core, rx, id, current).stream::<Execution>())
     }
 
     /// The intent now, then every change until it completes, fails, is cancelled or is
@@ -282,17 +271,7 @@ impl SubscriptionRoot {
             orchestrator_core::intent::service::intent_for(&core, &who, id, DbRole::Viewer)
                 .await
                 .gql()?;
-        let watch = IntentWatch {
-            core,
-            rx,
-            id,
-            last_sequence: current.sequence - 1,
-            first: Some(current),
-            done: false,
-        };
-        Ok(futures::stream::unfold(watch, |mut w| async move {
-            w.next().await.map(|item| (item, w))
-        }))
+        Ok(EntityWatch::new(core, rx, id, current).stream::<Intent>())
     }
 
     /// Log lines of an execution after line `after` (all when absent), then new lines as they

@@ -6,8 +6,7 @@
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -22,7 +21,6 @@ use super::types::{BackendType, backend_type, type_names};
 use super::validate::{ServiceReport, validate_service};
 use crate::auth::Identity;
 use crate::context::CoreContext;
-use crate::crypto::SecretBox;
 use crate::error::{CoreError, CoreResult, InputProblem};
 use crate::outbound::{OutboundGuard, validate_outbound_url};
 use crate::paging::{Page, PageRequest};
@@ -107,15 +105,10 @@ pub async fn list_backends(
             backends::Column::Status.is_not_in([BackendStatus::Removed, BackendStatus::Deleted]),
         ),
     };
-    let total = query.clone().count(&ctx.db).await?;
-    let rows = query
+    let query = query
         .order_by_desc(backends::Column::CreatedAt)
-        .order_by_desc(backends::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit + 1)
-        .all(&ctx.db)
-        .await?;
-    Ok(Page::from_rows(page, rows, total))
+        .order_by_desc(backends::Column::Id);
+    page.fetch(&ctx.db, query).await
 }
 
 /// Runs the `validateService` checks against `url` as a service of `type_name` (operators:
@@ -182,9 +175,7 @@ fn seal(ctx: &CoreContext, secrets: &Map<String, Value>) -> CoreResult<Option<St
     if secrets.is_empty() {
         return Ok(None);
     }
-    let key = crate::keys::secret_key(&ctx.config)?;
-    let json = serde_json::to_string(secrets).map_err(anyhow::Error::from)?;
-    Ok(Some(SecretBox::new(&key)?.encrypt(&json)?))
+    Ok(Some(crate::crypto::seal_json(&ctx.config, secrets)?))
 }
 
 /// Adopts a running service as a backend (operators). The service must pass every
@@ -580,10 +571,7 @@ pub async fn create_backend(
         status: Set(BackendStatus::Provisioning),
         status_message: Set(Some(format!("deploying {blueprint}"))),
         url: Set(None),
-        platform: Set(Some(match platform {
-            crate::blueprint::Platform::Docker => orchestrator_entity::Platform::Docker,
-            crate::blueprint::Platform::Kubernetes => orchestrator_entity::Platform::Kubernetes,
-        })),
+        platform: Set(Some(platform.into())),
         configuration: Set(shown_configuration(&validated)),
         secrets: Set(seal(ctx, &validated.secrets)?),
         intent_id: Set(None),

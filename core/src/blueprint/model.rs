@@ -106,6 +106,15 @@ impl Platform {
     }
 }
 
+impl From<Platform> for orchestrator_entity::Platform {
+    fn from(platform: Platform) -> Self {
+        match platform {
+            Platform::Kubernetes => orchestrator_entity::Platform::Kubernetes,
+            Platform::Docker => orchestrator_entity::Platform::Docker,
+        }
+    }
+}
+
 impl std::fmt::Display for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

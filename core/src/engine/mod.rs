@@ -5,6 +5,7 @@
 pub mod action;
 pub mod catalog;
 pub mod control;
+pub mod followers;
 pub mod lifecycle;
 pub mod pipeline;
 pub mod service;

@@ -4,8 +4,7 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -246,15 +245,10 @@ pub async fn list_executions(
     if let Some(status) = status {
         query = query.filter(executions::Column::Status.eq(status));
     }
-    let total = query.clone().count(&ctx.db).await?;
-    let rows = query
+    let query = query
         .order_by_desc(executions::Column::CreatedAt)
-        .order_by_desc(executions::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit + 1)
-        .all(&ctx.db)
-        .await?;
-    Ok(Page::from_rows(page, rows, total))
+        .order_by_desc(executions::Column::Id);
+    page.fetch(&ctx.db, query).await
 }
 
 /// The stages of executions, in order (no access check: callers pass ids they loaded).

@@ -128,15 +128,7 @@ pub async fn publish_execution_row(ctx: &CoreContext, row: &executions::Model) {
         row,
     )
     .await;
-    // Every execution change passes here, so an intent follows its execution's end from
-    // whichever process committed it.
-    if row.intent_id.is_some() {
-        crate::intent::service::follow_execution(ctx, row).await;
-    }
-    // Likewise a prompt version left pending by an ended sync execution is settled.
-    if crate::backends::sync::is_sync_pipeline(&row.pipeline) {
-        crate::backends::sync::follow_execution(ctx, row).await;
-    }
+    crate::engine::followers::execution_changed(ctx, row).await;
 }
 
 /// Publishes `IntentUpdated` with the intent as committed (re-read).

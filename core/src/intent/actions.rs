@@ -373,13 +373,6 @@ impl StageAction for ApplyStage {
     }
 }
 
-fn entity_platform(platform: Platform) -> orchestrator_entity::Platform {
-    match platform {
-        Platform::Docker => orchestrator_entity::Platform::Docker,
-        Platform::Kubernetes => orchestrator_entity::Platform::Kubernetes,
-    }
-}
-
 /// The live (not deleted) resource rows of the project for one object, whoever owns them.
 async fn live_rows(
     cx: &ActionContext,
@@ -390,7 +383,7 @@ async fn live_rows(
 ) -> Result<Vec<resources::Model>, sea_orm::DbErr> {
     resources::Entity::find()
         .filter(resources::Column::ProjectId.eq(cx.project_id))
-        .filter(resources::Column::Platform.eq(entity_platform(platform)))
+        .filter(resources::Column::Platform.eq(orchestrator_entity::Platform::from(platform)))
         .filter(resources::Column::Kind.eq(kind))
         .filter(resources::Column::Name.eq(name))
         .filter(resources::Column::Namespace.eq(namespace))
@@ -432,7 +425,7 @@ async fn record(
                     project_id: Set(cx.project_id),
                     intent_id: Set(intent_id),
                     component: Set(component.to_owned()),
-                    platform: Set(entity_platform(platform)),
+                    platform: Set(orchestrator_entity::Platform::from(platform)),
                     kind: Set(object.kind.clone()),
                     name: Set(object.name.clone()),
                     namespace: Set(Some(namespace)),
@@ -467,7 +460,10 @@ impl StageAction for RemoveStage {
         let mut query = resources::Entity::find()
             .filter(resources::Column::ProjectId.eq(cx.project_id))
             .filter(resources::Column::Component.eq(args.component.as_str()))
-            .filter(resources::Column::Platform.eq(entity_platform(request.platform)))
+            .filter(
+                resources::Column::Platform
+                    .eq(orchestrator_entity::Platform::from(request.platform)),
+            )
             .filter(resources::Column::DeletedAt.is_null());
         if args.own_only {
             query = query.filter(resources::Column::IntentId.eq(loaded.intent.id));

@@ -19,7 +19,6 @@ use crate::blueprint::{
     Catalogue, ObjectRef, Platform, RenderRequest, is_dns_label, render, store,
 };
 use crate::context::CoreContext;
-use crate::crypto::SecretBox;
 use crate::error::{CoreError, CoreResult, InputProblem};
 
 /// Longest command accepted.
@@ -409,9 +408,7 @@ pub(crate) fn secrets_of(
     let Some(stored) = &intent.secrets else {
         return Ok(BTreeMap::new());
     };
-    let key = crate::keys::secret_key(&ctx.config)?;
-    let plain = SecretBox::new(&key)?.decrypt(stored)?;
-    Ok(serde_json::from_str(plain.expose()).map_err(anyhow::Error::from)?)
+    Ok(crate::crypto::open_json(&ctx.config, stored)?)
 }
 
 /// `secrets` encrypted for storage on an intent; `None` when there are none.
@@ -422,9 +419,7 @@ pub(crate) fn seal_secrets(
     if secrets.is_empty() {
         return Ok(None);
     }
-    let key = crate::keys::secret_key(&ctx.config)?;
-    let json = serde_json::to_string(secrets).map_err(anyhow::Error::from)?;
-    Ok(Some(SecretBox::new(&key)?.encrypt(&json)?))
+    Ok(Some(crate::crypto::seal_json(&ctx.config, secrets)?))
 }
 
 /// The intent's stored plan rendered again with its secrets (the render is deterministic).

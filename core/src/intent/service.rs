@@ -5,8 +5,7 @@
 use chrono::Utc;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -163,15 +162,10 @@ pub async fn list_intents(
     if let Some(status) = status {
         query = query.filter(intents::Column::Status.eq(status));
     }
-    let total = query.clone().count(&ctx.db).await?;
-    let rows = query
+    let query = query
         .order_by_desc(intents::Column::CreatedAt)
-        .order_by_desc(intents::Column::Id)
-        .offset(page.offset)
-        .limit(page.limit + 1)
-        .all(&ctx.db)
-        .await?;
-    Ok(Page::from_rows(page, rows, total))
+        .order_by_desc(intents::Column::Id);
+    page.fetch(&ctx.db, query).await
 }
 
 /// What the intent's deployments created (removed ones included, with `deleted_at`), oldest
@@ -345,14 +339,14 @@ fn is_terminal(status: IntentStatus) -> bool {
 }
 
 /// Moves the intent to `status` while `execution_id` is the execution carrying it out (a
-/// stale execution changes nothing), then publishes it. Returns whether it changed.
+/// stale execution changes nothing), then publishes it. Returns the row when it changed.
 pub(crate) async fn set_status(
     ctx: &CoreContext,
     intent_id: Uuid,
     execution_id: Uuid,
     status: IntentStatus,
     error: Option<String>,
-) -> CoreResult<bool> {
+) -> CoreResult<Option<intents::Model>> {
     let changed = intents::Entity::update_many()
         .col_expr(intents::Column::Status, Expr::value(status))
         .col_expr(intents::Column::Error, Expr::value(error))
@@ -368,16 +362,20 @@ pub(crate) async fn set_status(
         .await?
         .rows_affected
         > 0;
-    if changed && let Some(row) = intents::Entity::find_by_id(intent_id).one(&ctx.db).await? {
-        crate::events::publish_intent_row(ctx, &row).await;
-        crate::backends::service::follow_intent(ctx, &row).await;
+    if !changed {
+        return Ok(None);
     }
-    Ok(changed)
+    let row = intents::Entity::find_by_id(intent_id).one(&ctx.db).await?;
+    if let Some(row) = &row {
+        crate::events::publish_intent_row(ctx, row).await;
+        crate::backends::service::follow_intent(ctx, row).await;
+    }
+    Ok(row)
 }
 
 /// Keeps an intent in step with the execution carrying it out: once that execution ends,
 /// the intent ends `COMPLETED` (`ROLLED_BACK` for a rollback), `FAILED` with the reason, or
-/// `CANCELLED`. Called for every published execution change.
+/// `CANCELLED`. Called by [`crate::engine::followers`] once the execution has ended.
 pub async fn follow_execution(ctx: &CoreContext, execution: &executions::Model) {
     let Some(intent_id) = execution.intent_id else {
         return;
@@ -392,11 +390,11 @@ pub async fn follow_execution(ctx: &CoreContext, execution: &executions::Model) 
         ExecutionStatus::Queued | ExecutionStatus::Running => return,
     };
     match set_status(ctx, intent_id, execution.id, status, error).await {
-        Ok(true) => {
+        Ok(Some(row)) => {
             tracing::info!(%intent_id, status = ?status, "intent ended");
-            record_outcome(ctx, intent_id, status).await;
+            record_outcome(&row);
         }
-        Ok(false) => {}
+        Ok(None) => {}
         Err(err) => {
             tracing::warn!(%intent_id, error = %err, "cannot record the end of the intent")
         }
@@ -404,12 +402,9 @@ pub async fn follow_execution(ctx: &CoreContext, execution: &executions::Model) 
 }
 
 /// Counts a finished deployment in the metrics, by platform and outcome.
-async fn record_outcome(ctx: &CoreContext, intent_id: Uuid, status: IntentStatus) {
-    let platform = match intents::Entity::find_by_id(intent_id).one(&ctx.db).await {
-        Ok(Some(intent)) => stored_plan(&intent).map(|p| p.request.platform),
-        _ => None,
-    };
-    let outcome = match status {
+fn record_outcome(intent: &intents::Model) {
+    let platform = stored_plan(intent).map(|p| p.request.platform);
+    let outcome = match intent.status {
         IntentStatus::Completed => "completed",
         IntentStatus::Failed => "failed",
         IntentStatus::Cancelled => "cancelled",

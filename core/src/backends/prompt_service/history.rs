@@ -1,7 +1,7 @@
 //! A backend's prompt history: its versions, newest first, the last one it took, and the
 //! per-field difference between two of them.
 
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use orchestrator_entity::{PromptVersionStatus, Role, prompt_versions};
@@ -36,14 +36,8 @@ pub async fn list_versions(
     let backend = backend_for(ctx, who, backend_id, Role::Viewer).await?;
     let query =
         prompt_versions::Entity::find().filter(prompt_versions::Column::BackendId.eq(backend.id));
-    let total = query.clone().count(&ctx.db).await?;
-    let rows = query
-        .order_by_desc(prompt_versions::Column::Version)
-        .offset(page.offset)
-        .limit(page.limit + 1)
-        .all(&ctx.db)
-        .await?;
-    Ok(Page::from_rows(page, rows, total))
+    let query = query.order_by_desc(prompt_versions::Column::Version);
+    page.fetch(&ctx.db, query).await
 }
 
 pub(super) async fn version_numbered(
