@@ -8,6 +8,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use orchestrator_api::ApiMode;
 use orchestrator_core::CoreContext;
 use orchestrator_core::config::Config;
@@ -123,8 +124,15 @@ impl Application {
         let router = router.layer(axum::Extension(orchestrator_api::drain::Draining::new(
             stop_rx.clone(),
         )));
+        // Writes are batched by the websocket loop itself; Nagle's algorithm would only hold a
+        // change back waiting for the client's acknowledgement of the previous one.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(wait_stop(http_stop_rx.clone()));

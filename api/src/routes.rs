@@ -49,8 +49,12 @@ fn peer_key(peer: &PeerAddr) -> String {
     }
 }
 
-/// Read and write buffer of one websocket.
-const WS_BUFFER_BYTES: usize = 4 * 1024;
+/// Read buffer of one websocket (allocated for every socket; client messages are small, a
+/// larger one is read in several steps).
+const WS_READ_BUFFER_BYTES: usize = 2 * 1024;
+/// Bytes a websocket collects before writing them to the socket (the write loop flushes
+/// after every batch anyway).
+const WS_WRITE_BUFFER_BYTES: usize = 4 * 1024;
 
 /// Builds the router with every route of the API.
 pub fn router(state: ApiState) -> Router {
@@ -294,8 +298,8 @@ async fn graphql_ws(
     let max_message = state.core.config.limits.max_body_bytes;
     // Small per-socket buffers: a subscriber mostly idles, and thousands of them share a process.
     ws.protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .read_buffer_size(WS_BUFFER_BYTES)
-        .write_buffer_size(WS_BUFFER_BYTES)
+        .read_buffer_size(WS_READ_BUFFER_BYTES)
+        .write_buffer_size(WS_WRITE_BUFFER_BYTES)
         .max_message_size(max_message)
         .on_upgrade(move |socket| crate::ws::serve(socket, state, protocol, draining.map(|d| d.0)))
         .into_response()

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use async_graphql::Data;
 use async_graphql::http::{WebSocketProtocols, WsMessage};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures::{SinkExt, StreamExt};
+use futures::channel::mpsc;
+use futures::{FutureExt, SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::auth::from_init_payload;
 use crate::drain::Draining;
@@ -20,6 +20,9 @@ use crate::state::ApiState;
 
 /// How often the server sends a keep-alive (`ping` / `ka`) on an initialised socket.
 const KEEPALIVE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Messages written to a socket before it is flushed.
+const MAX_BATCH: usize = 32;
 
 /// What the client-message filter decided.
 enum Verdict {
@@ -102,8 +105,12 @@ impl Tracker {
         Verdict::Forward(text.as_bytes().to_vec())
     }
 
-    /// Notes operations the server finished.
+    /// Notes operations the server finished. Results (`next`, `data`) — nearly every message
+    /// — are recognised by their first bytes and not parsed.
     fn observe_outgoing(&self, text: &str) {
+        if text.starts_with(r#"{"type":"next""#) || text.starts_with(r#"{"type":"data""#) {
+            return;
+        }
         if let Ok(value) = serde_json::from_str::<Value>(text)
             && matches!(value["type"].as_str(), Some("complete" | "error"))
             && let Some(id) = value["id"].as_str()
@@ -133,7 +140,9 @@ pub async fn serve(
         protocol,
     });
     let (mut sink, source) = socket.split();
-    let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Message>();
+    // Rare replies (refusals, a duplicate id) to the client; `futures`' channel allocates per
+    // message, where tokio's would allocate a 32-message block for every socket up front.
+    let (reply_tx, mut reply_rx) = mpsc::unbounded::<Message>();
 
     let input = {
         let tracker = tracker.clone();
@@ -151,7 +160,7 @@ pub async fn serve(
                 let forwarded = match verdict {
                     Verdict::Forward(bytes) => Some(bytes),
                     Verdict::Reply(message) => {
-                        let _ = reply_tx.send(message);
+                        let _ = reply_tx.unbounded_send(message);
                         None
                     }
                     Verdict::Drop => None,
@@ -198,20 +207,42 @@ pub async fn serve(
                     break;
                 }
             }
-            outgoing = driver.next() => match outgoing {
-                Some(WsMessage::Text(text)) => {
-                    tracker.observe_outgoing(&text);
-                    if sink.send(Message::Text(text.into())).await.is_err() {
-                        break;
+            outgoing = driver.next() => {
+                // Whatever else is ready goes out in the same write: a terminal change and its
+                // `complete` (or one change of several operations) cost one send, not several.
+                let mut ready = Some(outgoing);
+                let mut batched = 0;
+                let mut end = false;
+                while let Some(message) = ready.take() {
+                    match message {
+                        Some(WsMessage::Text(text)) => {
+                            tracker.observe_outgoing(&text);
+                            if sink.feed(Message::Text(text.into())).await.is_err() {
+                                end = true;
+                                break;
+                            }
+                        }
+                        Some(WsMessage::Close(code, reason)) => {
+                            let close = CloseFrame { code, reason: reason.into() };
+                            let _ = sink.feed(Message::Close(Some(close))).await;
+                            end = true;
+                            break;
+                        }
+                        None => {
+                            end = true;
+                            break;
+                        }
+                    }
+                    batched += 1;
+                    if batched < MAX_BATCH {
+                        ready = driver.next().now_or_never();
                     }
                 }
-                Some(WsMessage::Close(code, reason)) => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                if sink.flush().await.is_err() || end {
                     break;
                 }
-                None => break,
-            },
-            Some(reply) = reply_rx.recv() => {
+            }
+            Some(reply) = reply_rx.next() => {
                 let closing = matches!(reply, Message::Close(_));
                 if sink.send(reply).await.is_err() || closing {
                     break;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::load::default_project;
 use crate::product::Deployment;
@@ -23,6 +24,9 @@ pub struct FanoutRun {
     pub subscribers: usize,
     /// Milliseconds from each change's commit to its arrival, over all clients.
     pub latencies_ms: Vec<f64>,
+    /// The same, for the RUNNING change and for the SUCCEEDED one.
+    pub running_ms: Vec<f64>,
+    pub succeeded_ms: Vec<f64>,
     /// Changes that arrived, out of `2 * subscribers` (RUNNING and SUCCEEDED).
     pub delivered: usize,
     /// Resident memory of the API process before and after the subscribers attached (KiB).
@@ -60,7 +64,14 @@ async fn attach(addr: SocketAddr, token: &str, id: &str) -> anyhow::Result<Socke
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await?;
+    // Ten thousand clients share the machine with the server: small buffers (the default
+    // 128 KiB read buffer per socket would be mapped and unmapped by the allocator, stalling
+    // both cores on TLB shootdowns) and no Nagle delay on the few client messages.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0);
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async_with_config(request, Some(config), true).await?;
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
     ws.send(Message::Text(init.to_string().into())).await?;
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": {
@@ -81,8 +92,11 @@ async fn attach(addr: SocketAddr, token: &str, id: &str) -> anyhow::Result<Socke
     }
 }
 
-/// Reads changes until completion; returns `(status, committed at, received at)` triples.
-async fn follow(mut ws: Socket) -> Vec<(String, DateTime<Utc>, DateTime<Utc>)> {
+/// What one client saw: `(status, committed at, received at)` per change.
+type Seen = Vec<(String, DateTime<Utc>, DateTime<Utc>)>;
+
+/// Reads changes until completion; returns them, and the socket when it is to be held open.
+async fn follow(mut ws: Socket, hold: bool) -> (Seen, Option<Socket>) {
     let mut seen = Vec::new();
     while let Some(Ok(msg)) = ws.next().await {
         let received = Utc::now();
@@ -106,11 +120,15 @@ async fn follow(mut ws: Socket) -> Vec<(String, DateTime<Utc>, DateTime<Utc>)> {
             _ => {}
         }
     }
-    seen
+    (seen, hold.then_some(ws))
 }
 
 /// One run with `subscribers` clients.
-pub async fn run(dep: &mut Deployment, subscribers: usize) -> anyhow::Result<FanoutRun> {
+pub async fn run(
+    dep: &mut Deployment,
+    subscribers: usize,
+    hold: bool,
+) -> anyhow::Result<FanoutRun> {
     let api = dep.spawn("api").await?;
     let api_pid = dep.pid(0).context("api pid")?;
     let project = default_project(dep, api).await?;
@@ -137,7 +155,7 @@ pub async fn run(dep: &mut Deployment, subscribers: usize) -> anyhow::Result<Fan
         .await;
     let mut followers = Vec::with_capacity(subscribers);
     for socket in sockets {
-        followers.push(tokio::spawn(follow(socket?)));
+        followers.push(tokio::spawn(follow(socket?, hold)));
     }
     let attach_seconds = attach_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -146,20 +164,30 @@ pub async fn run(dep: &mut Deployment, subscribers: usize) -> anyhow::Result<Fan
     // Only now does a worker run the execution.
     dep.spawn("worker").await?;
     let mut latencies_ms = Vec::with_capacity(subscribers * 2);
+    let (mut running_ms, mut succeeded_ms) = (Vec::new(), Vec::new());
     let mut delivered = 0;
+    let mut held = Vec::new();
     for f in followers {
-        let seen = tokio::time::timeout(Duration::from_secs(120), f)
+        let (seen, socket) = tokio::time::timeout(Duration::from_secs(120), f)
             .await
             .context("followers timed out")??;
-        for (_, committed, received) in seen {
+        held.extend(socket);
+        for (status, committed, received) in seen {
             delivered += 1;
-            latencies_ms
-                .push((received - committed).num_microseconds().unwrap_or(0) as f64 / 1000.0);
+            let ms = (received - committed).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+            latencies_ms.push(ms);
+            match status.as_str() {
+                "RUNNING" => running_ms.push(ms),
+                _ => succeeded_ms.push(ms),
+            }
         }
     }
+    drop(held);
     Ok(FanoutRun {
         subscribers,
         latencies_ms,
+        running_ms,
+        succeeded_ms,
         delivered,
         rss_before_kib,
         rss_after_kib,

@@ -12,6 +12,12 @@
 
 mod cpu;
 mod fanout;
+
+/// The same allocator as the product, so the clients of a fan-out run cost as little as they
+/// can next to the server they measure.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod load;
 mod product;
 
@@ -76,6 +82,11 @@ enum Scenario {
     Fanout {
         #[arg(long, default_value_t = 1000)]
         subscribers: usize,
+        /// Clients keep their socket open after completion until every client has completed
+        /// (a frontend that keeps one connection for the session), instead of closing it at
+        /// once (`graphql-ws` in lazy mode).
+        #[arg(long)]
+        hold: bool,
     },
     /// Stage-start latency at a fixed rate of executions.
     Latency {
@@ -247,23 +258,26 @@ async fn main() -> anyhow::Result<()> {
             }
             println!("median: {:.0} stages/s", median(rates));
         }
-        Scenario::Fanout { subscribers } => {
+        Scenario::Fanout { subscribers, hold } => {
             println!(
-                "fanout: {subscribers} subscribers of one execution, {} runs",
+                "fanout: {subscribers} subscribers of one execution, sockets {} after completion, {} runs",
+                if hold { "held open" } else { "closed" },
                 cli.runs
             );
             let (mut p50s, mut p99s, mut per_sub) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..cli.runs {
                 let mut dep = Deployment::prepare(&cli.binary, Services::PgRedis, &urls).await?;
                 dep.env.extend(cli.settings.iter().cloned());
-                let mut run = fanout::run(&mut dep, subscribers).await?;
+                let mut run = fanout::run(&mut dep, subscribers, hold).await?;
                 dep.teardown().await?;
                 let (p50, p99) = (
                     quantile(&mut run.latencies_ms, 0.5),
                     quantile(&mut run.latencies_ms, 0.99),
                 );
+                let running_p99 = quantile(&mut run.running_ms, 0.99);
+                let succeeded_p99 = quantile(&mut run.succeeded_ms, 0.99);
                 println!(
-                    "  run: delivered {}/{} | commit→client p50 {p50:.1} ms p99 {p99:.1} ms | RSS {:.1} KB per subscriber ({} → {} KiB) | attached in {:.1} s",
+                    "  run: delivered {}/{} | commit→client p50 {p50:.1} ms p99 {p99:.1} ms (p99 RUNNING {running_p99:.1} ms, SUCCEEDED {succeeded_p99:.1} ms) | RSS {:.1} KB per subscriber ({} → {} KiB) | attached in {:.1} s",
                     run.delivered,
                     2 * subscribers,
                     run.rss_per_subscriber_bytes() / 1024.0,

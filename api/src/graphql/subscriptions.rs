@@ -13,6 +13,7 @@ use orchestrator_core::engine::service;
 use orchestrator_core::events::{Event, EventKind as CoreEventKind};
 use orchestrator_entity::{Role as DbRole, backends, executions, intents, logs};
 use sea_orm::EntityTrait;
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
@@ -83,21 +84,44 @@ impl Watched for intents::Model {
     }
 }
 
+/// One change as a subscriber sends it: decoded once per event and shared by every subscriber
+/// of the entity in this process.
+struct Seen<T> {
+    sequence: i64,
+    terminal: bool,
+    item: Arc<T>,
+}
+
+impl<T> Seen<T> {
+    fn of<M: Watched>(model: M) -> Seen<T>
+    where
+        T: From<M>,
+    {
+        Seen {
+            sequence: model.sequence(),
+            terminal: model.is_terminal(),
+            item: Arc::new(T::from(model)),
+        }
+    }
+}
+
 /// One entity's changes: the current row first, then every newer one, until terminal.
-struct EntityWatch<M> {
+struct EntityWatch<M, T> {
     core: CoreContext,
     rx: broadcast::Receiver<Arc<Event>>,
     id: Uuid,
-    first: Option<M>,
+    first: Option<Seen<T>>,
     last_sequence: i64,
     done: bool,
+    _row: std::marker::PhantomData<fn() -> M>,
 }
 
-impl<M> EntityWatch<M>
+impl<M, T> EntityWatch<M, T>
 where
     M: Watched,
     M::Entity: EntityTrait<Model = M>,
     <M::Entity as EntityTrait>::PrimaryKey: sea_orm::PrimaryKeyTrait<ValueType = Uuid>,
+    T: From<M> + Send + Sync + 'static,
 {
     /// Subscribed before `current` was read, so no change in between is lost.
     fn new(core: CoreContext, rx: broadcast::Receiver<Arc<Event>>, id: Uuid, current: M) -> Self {
@@ -106,23 +130,24 @@ where
             rx,
             id,
             last_sequence: current.sequence() - 1,
-            first: Some(current),
+            first: Some(Seen::of(current)),
             done: false,
+            _row: std::marker::PhantomData,
         }
     }
 
-    fn emit(&mut self, model: M) -> M {
-        self.last_sequence = model.sequence();
-        self.done = model.is_terminal();
-        model
+    fn emit(&mut self, seen: &Seen<T>) -> Arc<T> {
+        self.last_sequence = seen.sequence;
+        self.done = seen.terminal;
+        seen.item.clone()
     }
 
-    async fn next(&mut self) -> Option<M> {
+    async fn next(&mut self) -> Option<Arc<T>> {
         if self.done {
             return None;
         }
         if let Some(first) = self.first.take() {
-            return Some(self.emit(first));
+            return Some(self.emit(&first));
         }
         loop {
             match self.rx.recv().await {
@@ -130,17 +155,21 @@ where
                     if event.kind == M::KIND
                         && event.entity_id == self.id
                         && event.sequence > self.last_sequence
-                        && let Ok(model) = serde_json::from_value::<M>(event.payload.clone())
+                        && let Some(seen) =
+                            event.view(|payload| M::deserialize(payload).ok().map(Seen::<T>::of))
                     {
-                        return Some(self.emit(model));
+                        return Some(self.emit(&seen));
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(id = %self.id, missed, "subscriber lagged; re-reading");
-                    if let Ok(Some(model)) = M::Entity::find_by_id(self.id).one(&self.core.db).await
+                    // Boxed: the read is rare, and held inline it would make every idle
+                    // subscription as large as a database query in flight.
+                    let read = Box::pin(M::Entity::find_by_id(self.id).one(&self.core.db));
+                    if let Ok(Some(model)) = read.await
                         && model.sequence() > self.last_sequence
                     {
-                        return Some(self.emit(model));
+                        return Some(self.emit(&Seen::of(model)));
                     }
                 }
                 Err(RecvError::Closed) => return None,
@@ -149,10 +178,11 @@ where
     }
 
     /// The watch as a stream of GraphQL objects.
-    fn stream<T: From<M>>(self) -> impl Stream<Item = T> {
-        futures::stream::unfold(self, |mut w| async move {
-            w.next().await.map(|item| (T::from(item), w))
-        })
+    fn stream(self) -> impl Stream<Item = Arc<T>> {
+        futures::stream::unfold(
+            self,
+            |mut w| async move { w.next().await.map(|item| (item, w)) },
+        )
     }
 }
 
@@ -168,9 +198,17 @@ struct LogWatch {
 }
 
 impl LogWatch {
-    /// Reads the next page of stored lines after the last one sent.
+    /// Reads the next page of stored lines after the last one sent (boxed, so a waiting
+    /// subscription does not carry the size of a query in flight).
     async fn catch_up(&mut self) -> bool {
-        match service::logs_of(&self.core, self.id, self.last_id, LOG_PAGE).await {
+        match Box::pin(service::logs_of(
+            &self.core,
+            self.id,
+            self.last_id,
+            LOG_PAGE,
+        ))
+        .await
+        {
             Ok(rows) if !rows.is_empty() => {
                 self.buffer.extend(rows);
                 true
@@ -200,9 +238,7 @@ impl LogWatch {
             match self.rx.recv().await {
                 Ok(event) => match event.kind {
                     CoreEventKind::LogAppended if event.parent_id == Some(self.id) => {
-                        if let Ok(row) =
-                            serde_json::from_value::<logs::Model>(event.payload.clone())
-                        {
+                        if let Ok(row) = logs::Model::deserialize(&event.payload) {
                             self.buffer.push_back(row);
                         }
                     }
@@ -246,14 +282,14 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = Execution>> {
+    ) -> async_graphql::Result<impl Stream<Item = Arc<Execution>>> {
         let who = caller(ctx)?.clone();
         let core = ctx.data::<CoreContext>()?.clone();
         let id = parse_id(&id, "execution")?;
         // Subscribe before reading, so no change between the read and the first event is lost.
         let rx = core.events.subscribe();
         let current = service::get_execution(&core, &who, id).await.gql()?;
-        Ok(EntityWatch::new(core, rx, id, current).stream::<Execution>())
+        Ok(EntityWatch::<_, Execution>::new(core, rx, id, current).stream())
     }
 
     /// The intent now, then every change until it completes, fails, is cancelled or is
@@ -262,7 +298,7 @@ impl SubscriptionRoot {
         &self,
         ctx: &Context<'_>,
         id: ID,
-    ) -> async_graphql::Result<impl Stream<Item = Intent>> {
+    ) -> async_graphql::Result<impl Stream<Item = Arc<Intent>>> {
         let who = caller(ctx)?.clone();
         let core = ctx.data::<CoreContext>()?.clone();
         let id = parse_id(&id, "intent")?;
@@ -271,7 +307,7 @@ impl SubscriptionRoot {
             orchestrator_core::intent::service::intent_for(&core, &who, id, DbRole::Viewer)
                 .await
                 .gql()?;
-        Ok(EntityWatch::new(core, rx, id, current).stream::<Intent>())
+        Ok(EntityWatch::<_, Intent>::new(core, rx, id, current).stream())
     }
 
     /// Log lines of an execution after line `after` (all when absent), then new lines as they
@@ -346,9 +382,7 @@ impl SubscriptionRoot {
                             {
                                 continue;
                             }
-                            if let Ok(row) =
-                                serde_json::from_value::<backends::Model>(event.payload.clone())
-                            {
+                            if let Ok(row) = backends::Model::deserialize(&event.payload) {
                                 last.insert(row.id, row.sequence);
                                 return Some((Backend::from(row), (rx, first, last)));
                             }
@@ -367,7 +401,7 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         project_id: ID,
         kinds: Option<Vec<EventKind>>,
-    ) -> async_graphql::Result<impl Stream<Item = ProjectEvent>> {
+    ) -> async_graphql::Result<impl Stream<Item = Arc<ProjectEvent>>> {
         let who = caller(ctx)?.clone();
         let core = ctx.data::<CoreContext>()?.clone();
         let project_id = parse_id(&project_id, "project")?;
@@ -388,14 +422,19 @@ impl SubscriptionRoot {
                             {
                                 continue;
                             }
-                            let item = ProjectEvent {
-                                kind: event.kind.into(),
-                                entity_id: ID(event.entity_id.to_string()),
-                                parent_id: event.parent_id.map(|p| ID(p.to_string())),
-                                sequence: event.sequence,
-                                payload: Json(redacted(event.payload.clone())),
-                            };
-                            return Some((item, rx));
+                            // Built once per event, shared by every subscriber.
+                            let item = event.view(|payload| {
+                                Some(ProjectEvent {
+                                    kind: event.kind.into(),
+                                    entity_id: ID(event.entity_id.to_string()),
+                                    parent_id: event.parent_id.map(|p| ID(p.to_string())),
+                                    sequence: event.sequence,
+                                    payload: Json(redacted(payload.clone())),
+                                })
+                            });
+                            if let Some(item) = item {
+                                return Some((item, rx));
+                            }
                         }
                         Err(RecvError::Lagged(_)) => continue,
                         Err(RecvError::Closed) => return None,

@@ -24,14 +24,9 @@ async fn send<M: serde::Serialize>(
     match serde_json::to_value(row) {
         Ok(payload) => {
             ctx.events
-                .publish(Event {
-                    kind,
-                    project_id,
-                    entity_id,
-                    parent_id,
-                    sequence,
-                    payload,
-                })
+                .publish(Event::new(
+                    kind, project_id, entity_id, parent_id, sequence, payload,
+                ))
                 .await
         }
         Err(err) => tracing::error!(error = %err, "cannot serialise an event"),
