@@ -140,14 +140,21 @@ pub async fn serve(
         protocol,
     });
     let (mut sink, source) = socket.split();
+    let peer_gone = Arc::new(AtomicBool::new(false));
     // Rare replies (refusals, a duplicate id) to the client; `futures`' channel allocates per
     // message, where tokio's would allocate a 32-message block for every socket up front.
     let (reply_tx, mut reply_rx) = mpsc::unbounded::<Message>();
 
     let input = {
         let tracker = tracker.clone();
+        let peer_gone = peer_gone.clone();
         source
             .take_while(|msg| futures::future::ready(msg.is_ok()))
+            // Reached once the client closed or the connection broke.
+            .chain(futures::stream::poll_fn(move |_| {
+                peer_gone.store(true, Ordering::Relaxed);
+                std::task::Poll::Ready(None)
+            }))
             .filter_map(move |msg| {
                 let verdict = match msg {
                     Ok(Message::Text(text)) => tracker.inspect(text.as_str()),
@@ -268,5 +275,10 @@ pub async fn serve(
             }
         }
     }
-    let _ = sink.close().await;
+    if peer_gone.load(Ordering::Relaxed) {
+        // Nothing to close: only send what is queued (the answer to a client's close frame).
+        let _ = sink.flush().await;
+    } else {
+        let _ = sink.close().await;
+    }
 }
