@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use orchestrator_tests::process;
 use orchestrator_tests::{Services, global_admin_token, post_gql, product_binary, service_env};
 use prost::Message;
@@ -24,6 +25,8 @@ struct ExportedSpan {
     name: String,
     trace_id: String,
     span_id: String,
+    /// String attributes (the span's fields).
+    attributes: Vec<(String, String)>,
 }
 
 /// Serves `router` on a free loopback port.
@@ -44,10 +47,19 @@ async fn collect(State(spans): State<Spans>, body: Bytes) -> &'static str {
     for resource in request.resource_spans {
         for scope in resource.scope_spans {
             for span in scope.spans {
+                let attributes = span
+                    .attributes
+                    .iter()
+                    .filter_map(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                        AnyValue::StringValue(v) => Some((kv.key.clone(), v.clone())),
+                        _ => None,
+                    })
+                    .collect();
                 spans.push(ExportedSpan {
                     name: span.name,
                     trace_id: hex::encode(span.trace_id),
                     span_id: hex::encode(span.span_id),
+                    attributes,
                 });
             }
         }
@@ -112,6 +124,10 @@ async fn one_execution_is_one_trace_from_the_request_to_the_remote_worker() {
         format!("http://{collector}"),
     );
     env.insert("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into());
+    env.insert(
+        "DOCKER_HOST".into(),
+        "unix:///nonexistent/docker.sock".into(),
+    );
     let mut proc = process::start(&bin, &[], &env, tmp.path(), "traced");
     proc.wait_ready("/ready", Duration::from_secs(20)).await;
 
@@ -190,6 +206,37 @@ async fn one_execution_is_one_trace_from_the_request_to_the_remote_worker() {
         );
     }
 
+    // The stages of an intent's execution carry the intent's id. (No Docker engine at this
+    // address: the parse and plan stages run, the deployment then fails.)
+    let intent = post_gql(
+        proc.addr,
+        &token,
+        "mutation($in: DeployInput!) { deploy(input: $in) { id } }",
+        json!({ "in": { "projectId": project, "command": "install redis" } }),
+    )
+    .await["deploy"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let data = post_gql(
+            proc.addr,
+            &token,
+            "query($id: ID!) { intent(id: $id) { status } }",
+            json!({ "id": intent }),
+        )
+        .await;
+        if matches!(
+            data["intent"]["status"].as_str(),
+            Some("DEPLOYING" | "FAILED")
+        ) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{data:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Ending the process flushes the exporter.
     proc.terminate();
     let status = tokio::time::timeout(Duration::from_secs(20), proc.child.wait())
@@ -199,6 +246,24 @@ async fn one_execution_is_one_trace_from_the_request_to_the_remote_worker() {
     assert!(status.success(), "{}", proc.log_text());
 
     let spans = spans.lock().unwrap().clone();
+    for action in ["intent.parse", "intent.plan"] {
+        let stage = spans
+            .iter()
+            .find(|s| {
+                s.name == "stage"
+                    && s.attributes
+                        .iter()
+                        .any(|(k, v)| k == "action" && v == action)
+            })
+            .unwrap_or_else(|| panic!("no {action} stage span in {spans:#?}"));
+        assert!(
+            stage
+                .attributes
+                .iter()
+                .any(|(k, v)| k == "intent_id" && *v == intent),
+            "{stage:#?}"
+        );
+    }
     let in_trace: Vec<&ExportedSpan> = spans.iter().filter(|s| s.trace_id == trace_id).collect();
     let count = |name: &str| in_trace.iter().filter(|s| s.name == name).count();
     assert_eq!(count("POST /graphql"), 1, "{in_trace:#?}");

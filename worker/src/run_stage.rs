@@ -210,7 +210,8 @@ impl StageRunner {
 
     /// Runs a claimed attempt to its end. `cancelled` says the execution is known to be
     /// cancelled already (the attempt then only tells its remote worker to stop).
-    #[tracing::instrument(name = "stage", skip_all, fields(execution_id = %stage.execution_id, stage = %stage.name, action = %stage.action))]
+    /// The span's `intent_id` is filled in by the intent actions, which know it.
+    #[tracing::instrument(name = "stage", skip_all, fields(execution_id = %stage.execution_id, stage_id = %stage.id, stage = %stage.name, action = %stage.action, intent_id = tracing::field::Empty))]
     async fn run_claimed(
         &self,
         stage: &stages::Model,

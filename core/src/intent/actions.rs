@@ -141,6 +141,8 @@ async fn load(cx: &ActionContext) -> Result<Loaded, ActionError> {
     let intent_id = execution
         .intent_id
         .ok_or_else(|| ActionError::Permanent("this execution carries out no intent".into()))?;
+    // The worker's `stage` span leaves the field for the action to fill in.
+    tracing::Span::current().record("intent_id", tracing::field::display(intent_id));
     load_intent(&cx.core, intent_id).await
 }
 
