@@ -195,7 +195,70 @@ async fn legacy_protocol_and_foreign_ids(services: Services) {
     app.stop().await;
 }
 
+/// Every line the engine writes about an execution (queued, each stage started and
+/// succeeded, the end) is also an `LOG_APPENDED` event, with the line as stored.
+async fn engine_log_lines_are_events(services: Services) {
+    let app = spawn_app_with(&services, Mode::Standalone, &[]).await;
+    let project = app.default_project().await;
+    let mut ws = subscribe(
+        app.addr,
+        &app.admin_token,
+        "subscription($p: ID!) { events(projectId: $p, kinds: [LOG_APPENDED]) { kind entityId parentId payload } }",
+        json!({ "p": project }),
+    )
+    .await;
+    // `events` sends nothing until the first event: give the server a moment to start the
+    // subscription before the execution does.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let id = app
+        .admin("mutation($p: ID!) { startExecution(input: {projectId: $p, pipeline: \"noop\"}) { id } }", json!({ "p": project }))
+        .await["startExecution"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stored = |data: &Value| -> Vec<(i64, String)> {
+        data["execution"]["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["id"].as_i64().unwrap(),
+                    l["message"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    loop {
+        let msg = ws.next_message(Duration::from_secs(20)).await;
+        assert_eq!(msg["type"], "next", "{msg}");
+        let event = &msg["payload"]["data"]["events"];
+        assert_eq!(event["kind"], "LOG_APPENDED", "{msg}");
+        assert_eq!(event["parentId"], json!(id), "{msg}");
+        let message = event["payload"]["message"].as_str().unwrap().to_string();
+        seen.push((event["payload"]["id"].as_i64().unwrap(), message.clone()));
+        if message == "execution succeeded" {
+            break;
+        }
+    }
+    let data = app
+        .admin(
+            "query($id: ID!) { execution(id: $id) { status logs(first: 100) { id message } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["execution"]["status"], "SUCCEEDED", "{data}");
+    let mut expected = stored(&data);
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected, "every stored line was published, once");
+    assert!(expected.len() >= 8, "{expected:?}");
+    app.stop().await;
+}
+
 on_all_services! {
+    engine_log_lines_are_published_as_events => super::engine_log_lines_are_events;
     graphql_ws_client_library_sees_every_status => super::graphql_ws_library_sees_every_status;
     legacy_protocol_logs_and_foreign_ids => super::legacy_protocol_and_foreign_ids;
 }

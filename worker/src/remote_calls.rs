@@ -104,7 +104,7 @@ impl RemoteAttempt<'_> {
                     .await?;
                 }
                 let line = format!("{packet_type} with worker {} failed: {error}", worker.name);
-                append_log(
+                let row = append_log(
                     &self.core.db,
                     self.stage.project_id,
                     self.stage.execution_id,
@@ -113,6 +113,7 @@ impl RemoteAttempt<'_> {
                     &line,
                 )
                 .await?;
+                orchestrator_core::events::publish_log(self.core, &row).await;
                 Ok(Err(error))
             }
         }

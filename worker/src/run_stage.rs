@@ -21,7 +21,8 @@ use orchestrator_core::engine::action::{
 };
 use orchestrator_core::engine::pipeline::{REMOTE_ACTION, StageSpec};
 use orchestrator_core::events::{
-    publish_execution, publish_execution_row, publish_stage, publish_stage_row,
+    publish_execution, publish_execution_row, publish_log, publish_logs, publish_stage,
+    publish_stage_row,
 };
 use orchestrator_core::jobs::RunStage;
 use orchestrator_core::queue::PushOptions;
@@ -32,7 +33,7 @@ use crate::backoff::delay_before;
 use crate::priority_gate::{GatePermit, PriorityGate};
 use crate::remote_stage::{CancelSignal, RemoteAttempt, RemoteOutcome};
 use crate::stage_outcome::{self, AfterSuccess};
-use crate::stage_store::{self, Loaded};
+use crate::stage_store::{self, Claimed, Loaded};
 
 /// Time a stage may run when its definition sets no `timeoutMs`.
 const DEFAULT_STAGE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -131,12 +132,17 @@ impl StageRunner {
         let claimed =
             stage_store::claim(db, job.stage_id, job.attempt, job_id, &self.worker_name).await?;
         match claimed {
-            Some((stage, started)) => {
+            Some(Claimed {
+                stage,
+                started,
+                line,
+            }) => {
                 // Tell subscribers, from the rows as committed (no re-read).
                 publish_stage_row(&self.core, &stage).await;
                 if let Some(execution) = &started {
                     publish_execution_row(&self.core, execution).await;
                 }
+                publish_log(&self.core, &line).await;
                 self.run_claimed(&stage, priority, false, job, job_id, permit)
                     .await
             }
@@ -200,9 +206,15 @@ impl StageRunner {
                         .run_claimed(&stage, execution.priority, true, job, job_id, permit)
                         .await;
                 }
-                stage_outcome::cancel(db, &stage, job_id, None).await?;
+                let mut lines = Vec::new();
+                let cancelled = stage_outcome::cancel(db, &stage, job_id, None, &mut lines).await;
+                publish_logs(&self.core, &lines).await;
+                cancelled?;
             }
-            return stage_outcome::settle_cancelled(db, execution.id).await;
+            let mut lines = Vec::new();
+            let settled = stage_outcome::settle_cancelled(db, execution.id, &mut lines).await;
+            publish_logs(&self.core, &lines).await;
+            return settled;
         }
         tracing::debug!(status = ?stage.status, "another job claimed the attempt first");
         Ok(())
@@ -255,6 +267,8 @@ impl StageRunner {
         let elapsed_ms = started.elapsed().as_millis() as i64;
         attempt_metrics.finish();
         let db = &self.core.db;
+        // Log lines the outcome wrote; published once it has committed.
+        let mut lines = Vec::new();
         let result = match outcome {
             Outcome::Succeeded(output) => {
                 let success =
@@ -263,6 +277,7 @@ impl StageRunner {
                 if let Some(row) = &success.stage {
                     publish_stage_row(&self.core, row).await;
                 }
+                publish_logs(&self.core, &success.lines).await;
                 match (&success.execution, success.after) {
                     (Some(execution), _) => publish_execution_row(&self.core, execution).await,
                     (None, AfterSuccess::Finished | AfterSuccess::Cancelled) => {
@@ -280,7 +295,11 @@ impl StageRunner {
             Outcome::Retry(message) if stage.attempt < stage.max_attempts => {
                 let backoff = spec.and_then(|s| s.backoff).unwrap_or_default();
                 let delay = delay_before(&backoff, stage.attempt + 1);
-                if stage_outcome::schedule_retry(db, stage, job_id, slot, &message, delay).await? {
+                if stage_outcome::schedule_retry(
+                    db, stage, job_id, slot, &message, delay, &mut lines,
+                )
+                .await?
+                {
                     let next = RunStage {
                         stage_id: stage.id,
                         attempt: stage.attempt + 1,
@@ -293,14 +312,14 @@ impl StageRunner {
                 Ok(())
             }
             Outcome::Retry(message) | Outcome::Fail(message) => {
-                stage_outcome::fail(db, stage, job_id, slot, &message, elapsed_ms).await
+                stage_outcome::fail(db, stage, job_id, slot, &message, elapsed_ms, &mut lines).await
             }
             Outcome::Wait(reason) if job.waits + 1 >= MAX_WAITS => {
                 let message = format!("no worker took the stage after {MAX_WAITS} tries: {reason}");
-                stage_outcome::fail(db, stage, job_id, slot, &message, elapsed_ms).await
+                stage_outcome::fail(db, stage, job_id, slot, &message, elapsed_ms, &mut lines).await
             }
             Outcome::Wait(reason) => {
-                if stage_store::release_to_wait(db, stage, job_id, &reason).await? {
+                if stage_store::release_to_wait(db, stage, job_id, &reason, &mut lines).await? {
                     let backoff = spec.and_then(|s| s.backoff).unwrap_or_default();
                     let delay = delay_before(&backoff, job.waits as i32 + 2);
                     let next = RunStage {
@@ -314,10 +333,11 @@ impl StageRunner {
                 }
                 Ok(())
             }
-            Outcome::Cancelled => stage_outcome::cancel(db, stage, job_id, slot).await,
+            Outcome::Cancelled => stage_outcome::cancel(db, stage, job_id, slot, &mut lines).await,
         };
         // Retry, failure, wait or cancel: committed by now; tell subscribers.
         publish_stage(&self.core, stage.id).await;
+        publish_logs(&self.core, &lines).await;
         result
     }
 

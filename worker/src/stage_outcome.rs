@@ -18,7 +18,7 @@ use orchestrator_core::engine::lifecycle::{
     ACTIVE_STAGE, append_log, close_waiting_stages, finish_execution, lock_execution, release_slot,
 };
 use orchestrator_core::engine::pipeline::{StageSpec, merge_input};
-use orchestrator_entity::{ExecutionStatus, StageStatus, executions, stages};
+use orchestrator_entity::{ExecutionStatus, StageStatus, executions, logs, stages};
 
 use crate::stage_store::owned_stage_update;
 
@@ -29,6 +29,8 @@ pub struct Success {
     pub after: AfterSuccess,
     pub stage: Option<stages::Model>,
     pub execution: Option<executions::Model>,
+    /// Log lines written, as committed.
+    pub lines: Vec<logs::Model>,
 }
 
 /// What a successful stage led to.
@@ -69,7 +71,9 @@ pub async fn succeed(
         after: AfterSuccess::Lost,
         stage: None,
         execution: None,
+        lines: Vec::new(),
     };
+    let mut lines = Vec::new();
     let now = Utc::now();
     let txn = begin_write(db).await?;
     let Some(execution) = executions::Entity::update_many()
@@ -117,27 +121,31 @@ pub async fn succeed(
         return Ok(lost);
     };
     let message = format!("stage {} succeeded in {elapsed_ms} ms", stage.name);
-    append_log(
-        &txn,
-        stage.project_id,
-        stage.execution_id,
-        Some(stage.id),
-        "INFO",
-        &message,
-    )
-    .await?;
-    let after = if execution.cancel_requested {
-        close_waiting_stages(&txn, execution.id, StageStatus::Cancelled).await?;
-        finish_execution(&txn, &execution, ExecutionStatus::Cancelled, None, None).await?;
+    lines.push(
         append_log(
             &txn,
             stage.project_id,
-            execution.id,
-            None,
+            stage.execution_id,
+            Some(stage.id),
             "INFO",
-            "execution cancelled",
+            &message,
         )
-        .await?;
+        .await?,
+    );
+    let after = if execution.cancel_requested {
+        close_waiting_stages(&txn, execution.id, StageStatus::Cancelled).await?;
+        finish_execution(&txn, &execution, ExecutionStatus::Cancelled, None, None).await?;
+        lines.push(
+            append_log(
+                &txn,
+                stage.project_id,
+                execution.id,
+                None,
+                "INFO",
+                "execution cancelled",
+            )
+            .await?,
+        );
         AfterSuccess::Cancelled
     } else {
         let next = stages::Entity::update_many()
@@ -183,15 +191,17 @@ pub async fn succeed(
                     Some(output.output),
                 )
                 .await?;
-                append_log(
-                    &txn,
-                    stage.project_id,
-                    execution.id,
-                    None,
-                    "INFO",
-                    "execution succeeded",
-                )
-                .await?;
+                lines.push(
+                    append_log(
+                        &txn,
+                        stage.project_id,
+                        execution.id,
+                        None,
+                        "INFO",
+                        "execution succeeded",
+                    )
+                    .await?,
+                );
                 AfterSuccess::Finished
             }
         }
@@ -202,6 +212,7 @@ pub async fn succeed(
         stage: Some(updated),
         // Finishing changed the execution after the row read back above.
         execution: matches!(after, AfterSuccess::Next(_)).then_some(execution),
+        lines,
     })
 }
 
@@ -215,13 +226,14 @@ pub async fn schedule_retry(
     slot: Option<Uuid>,
     message: &str,
     delay: Duration,
+    lines: &mut Vec<logs::Model>,
 ) -> anyhow::Result<bool> {
     let txn = begin_write(db).await?;
     let Some(execution) = lock_execution(&txn, stage.execution_id).await? else {
         return Ok(false);
     };
     if execution.cancel_requested {
-        cancel_in(&txn, &execution, stage, job_id, slot).await?;
+        cancel_in(&txn, &execution, stage, job_id, slot, lines).await?;
         txn.commit().await?;
         return Ok(false);
     }
@@ -251,15 +263,17 @@ pub async fn schedule_retry(
         stage.attempt,
         delay.as_millis()
     );
-    append_log(
-        &txn,
-        stage.project_id,
-        stage.execution_id,
-        Some(stage.id),
-        "WARN",
-        &line,
-    )
-    .await?;
+    lines.push(
+        append_log(
+            &txn,
+            stage.project_id,
+            stage.execution_id,
+            Some(stage.id),
+            "WARN",
+            &line,
+        )
+        .await?,
+    );
     txn.commit().await?;
     Ok(true)
 }
@@ -273,6 +287,7 @@ pub async fn fail(
     slot: Option<Uuid>,
     message: &str,
     elapsed_ms: i64,
+    lines: &mut Vec<logs::Model>,
 ) -> anyhow::Result<()> {
     let txn = begin_write(db).await?;
     let Some(execution) = lock_execution(&txn, stage.execution_id).await? else {
@@ -307,15 +322,17 @@ pub async fn fail(
         None,
     )
     .await?;
-    append_log(
-        &txn,
-        stage.project_id,
-        execution.id,
-        Some(stage.id),
-        "ERROR",
-        &error,
-    )
-    .await?;
+    lines.push(
+        append_log(
+            &txn,
+            stage.project_id,
+            execution.id,
+            Some(stage.id),
+            "ERROR",
+            &error,
+        )
+        .await?,
+    );
     txn.commit().await?;
     Ok(())
 }
@@ -328,6 +345,7 @@ async fn cancel_in(
     stage: &stages::Model,
     job_id: &str,
     slot: Option<Uuid>,
+    lines: &mut Vec<logs::Model>,
 ) -> anyhow::Result<bool> {
     give_back_slot(txn, stage, slot).await?;
     let updated = owned_stage_update(stage, job_id)
@@ -341,23 +359,26 @@ async fn cancel_in(
         .await?;
     if updated.rows_affected == 1 {
         let line = format!("stage {} cancelled", stage.name);
-        append_log(
-            txn,
-            stage.project_id,
-            execution.id,
-            Some(stage.id),
-            "WARN",
-            &line,
-        )
-        .await?;
+        lines.push(
+            append_log(
+                txn,
+                stage.project_id,
+                execution.id,
+                Some(stage.id),
+                "WARN",
+                &line,
+            )
+            .await?,
+        );
     }
-    finish_if_nothing_runs(txn, execution).await
+    finish_if_nothing_runs(txn, execution, lines).await
 }
 
 /// Cancels waiting stages and ends a cancel-requested execution unless a stage still runs.
 async fn finish_if_nothing_runs(
     txn: &DatabaseTransaction,
     execution: &executions::Model,
+    lines: &mut Vec<logs::Model>,
 ) -> anyhow::Result<bool> {
     close_waiting_stages(txn, execution.id, StageStatus::Cancelled).await?;
     let running: Vec<Uuid> = stages::Entity::find()
@@ -373,15 +394,17 @@ async fn finish_if_nothing_runs(
     }
     let ended = finish_execution(txn, execution, ExecutionStatus::Cancelled, None, None).await?;
     if ended {
-        append_log(
-            txn,
-            execution.project_id,
-            execution.id,
-            None,
-            "INFO",
-            "execution cancelled",
-        )
-        .await?;
+        lines.push(
+            append_log(
+                txn,
+                execution.project_id,
+                execution.id,
+                None,
+                "INFO",
+                "execution cancelled",
+            )
+            .await?,
+        );
     }
     Ok(ended)
 }
@@ -392,10 +415,11 @@ pub async fn cancel(
     stage: &stages::Model,
     job_id: &str,
     slot: Option<Uuid>,
+    lines: &mut Vec<logs::Model>,
 ) -> anyhow::Result<()> {
     let txn = begin_write(db).await?;
     if let Some(execution) = lock_execution(&txn, stage.execution_id).await? {
-        cancel_in(&txn, &execution, stage, job_id, slot).await?;
+        cancel_in(&txn, &execution, stage, job_id, slot, lines).await?;
     }
     txn.commit().await?;
     Ok(())
@@ -403,12 +427,16 @@ pub async fn cancel(
 
 /// For a job that finds its execution cancel-requested before running: cancels what waits
 /// and ends the execution when nothing runs any more.
-pub async fn settle_cancelled(db: &DatabaseConnection, execution_id: Uuid) -> anyhow::Result<()> {
+pub async fn settle_cancelled(
+    db: &DatabaseConnection,
+    execution_id: Uuid,
+    lines: &mut Vec<logs::Model>,
+) -> anyhow::Result<()> {
     let txn = begin_write(db).await?;
     if let Some(execution) = lock_execution(&txn, execution_id).await?
         && !execution.status.is_terminal()
     {
-        finish_if_nothing_runs(&txn, &execution).await?;
+        finish_if_nothing_runs(&txn, &execution, lines).await?;
     }
     txn.commit().await?;
     Ok(())

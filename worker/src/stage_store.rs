@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use orchestrator_core::engine::lifecycle::{ACTIVE_STAGE, WAITING_STAGE, append_log};
 use orchestrator_core::engine::pipeline::REMOTE_ACTION;
-use orchestrator_entity::{ExecutionStatus, StageStatus, executions, stages};
+use orchestrator_entity::{ExecutionStatus, StageStatus, executions, logs, stages};
 
 /// A stage with its execution, as one job sees them.
 #[derive(Debug, Clone)]
@@ -53,13 +53,21 @@ pub(crate) fn owned_stage_update(
 /// was cancelled or ended. The same job may claim again (a re-delivery after a crash).
 /// Returns the claimed stage as committed, with its execution when the claim started it;
 /// `None` means "look closer" (see the runner).
+/// A claimed attempt, as committed: the stage, the execution when this claim started it, and
+/// the "started" log line.
+pub struct Claimed {
+    pub stage: stages::Model,
+    pub started: Option<executions::Model>,
+    pub line: logs::Model,
+}
+
 pub async fn claim(
     db: &DatabaseConnection,
     stage_id: Uuid,
     attempt: i32,
     job_id: &str,
     worker_name: &str,
-) -> anyhow::Result<Option<(stages::Model, Option<executions::Model>)>> {
+) -> anyhow::Result<Option<Claimed>> {
     let now = Utc::now();
     let running = Expr::case(
         Expr::col(stages::Column::Action).eq(REMOTE_ACTION),
@@ -129,7 +137,7 @@ pub async fn claim(
         "stage {} started (attempt {}/{}) on {worker_name}",
         stage.name, stage.attempt, stage.max_attempts
     );
-    append_log(
+    let line = append_log(
         db,
         stage.project_id,
         stage.execution_id,
@@ -138,7 +146,11 @@ pub async fn claim(
         &message,
     )
     .await?;
-    Ok(Some((stage, started)))
+    Ok(Some(Claimed {
+        stage,
+        started,
+        line,
+    }))
 }
 
 /// Marks a remote stage whose handshake was accepted as running.
@@ -161,6 +173,7 @@ pub async fn release_to_wait(
     stage: &stages::Model,
     job_id: &str,
     reason: &str,
+    lines: &mut Vec<logs::Model>,
 ) -> anyhow::Result<bool> {
     let updated = owned_stage_update(stage, job_id)
         .col_expr(stages::Column::Status, Expr::value(StageStatus::Pending))
@@ -174,15 +187,17 @@ pub async fn release_to_wait(
         return Ok(false);
     }
     let line = format!("stage {} waits for a worker: {reason}", stage.name);
-    append_log(
-        db,
-        stage.project_id,
-        stage.execution_id,
-        Some(stage.id),
-        "INFO",
-        &line,
-    )
-    .await?;
+    lines.push(
+        append_log(
+            db,
+            stage.project_id,
+            stage.execution_id,
+            Some(stage.id),
+            "INFO",
+            &line,
+        )
+        .await?,
+    );
     Ok(true)
 }
 

@@ -238,9 +238,10 @@ impl LogWatch {
             match self.rx.recv().await {
                 Ok(event) => match event.kind {
                     CoreEventKind::LogAppended if event.parent_id == Some(self.id) => {
-                        if let Ok(row) = logs::Model::deserialize(&event.payload) {
-                            self.buffer.push_back(row);
-                        }
+                        // Read from the store rather than taken from the event: lines written
+                        // by different processes can be published out of order, and the
+                        // store returns them in order after the last one sent.
+                        self.catch_up().await;
                     }
                     CoreEventKind::ExecutionUpdated if event.entity_id == self.id => {
                         let terminal = event.payload["status"]

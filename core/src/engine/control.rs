@@ -84,21 +84,24 @@ pub async fn cancel_execution(
         .count(&txn)
         .await?;
     let message = format!("cancel requested by {}", who.subject);
-    append_log(&txn, execution.project_id, id, None, "WARN", &message).await?;
+    let mut lines = vec![append_log(&txn, execution.project_id, id, None, "WARN", &message).await?];
     if running == 0 {
         finish_execution(&txn, &execution, ExecutionStatus::Cancelled, None, None).await?;
-        append_log(
-            &txn,
-            execution.project_id,
-            id,
-            None,
-            "INFO",
-            "execution cancelled",
-        )
-        .await?;
+        lines.push(
+            append_log(
+                &txn,
+                execution.project_id,
+                id,
+                None,
+                "INFO",
+                "execution cancelled",
+            )
+            .await?,
+        );
     }
     txn.commit().await?;
     crate::events::publish_execution(ctx, id).await;
+    crate::events::publish_logs(ctx, &lines).await;
     execution_for(ctx, who, id, Role::Viewer).await
 }
 
@@ -206,7 +209,7 @@ pub async fn retry_execution(
         "retry requested by {}: stage {} runs again (attempt {attempt})",
         who.subject, failed.name
     );
-    append_log(
+    let line = append_log(
         &txn,
         execution.project_id,
         id,
@@ -217,6 +220,7 @@ pub async fn retry_execution(
     .await?;
     txn.commit().await?;
     crate::events::publish_stage(ctx, failed.id).await;
+    crate::events::publish_log(ctx, &line).await;
     // The state this call made, read before the job can run and move it on.
     let retried = execution_for(ctx, who, id, Role::Viewer).await?;
     let pushed = ctx

@@ -165,7 +165,8 @@ pub async fn claim_slot<C: ConnectionTrait>(
 }
 
 /// Appends a log line about an execution (and optionally one of its stages) with one
-/// statement.
+/// statement, and returns it as stored: the caller publishes it once its transaction has
+/// committed (see [`crate::events::publish_logs`]).
 pub async fn append_log<C: ConnectionTrait>(
     conn: &C,
     project_id: Uuid,
@@ -173,7 +174,7 @@ pub async fn append_log<C: ConnectionTrait>(
     stage_id: Option<Uuid>,
     level: &str,
     message: &str,
-) -> Result<(), DbErr> {
+) -> Result<logs::Model, DbErr> {
     logs::Entity::insert(logs::ActiveModel {
         project_id: Set(project_id),
         execution_id: Set(Some(execution_id)),
@@ -184,7 +185,6 @@ pub async fn append_log<C: ConnectionTrait>(
         created_at: Set(Utc::now()),
         ..Default::default()
     })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    .exec_with_returning(conn)
+    .await
 }

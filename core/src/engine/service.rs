@@ -53,7 +53,7 @@ pub async fn start_execution(
     }
     let spec = crate::engine::catalog::find_pipeline(ctx, project.id, &input.pipeline).await?;
     let txn = crate::db::begin_write(&ctx.db).await?;
-    let (execution, first_stage_id) = insert_execution(
+    let (execution, queued) = insert_execution(
         &txn,
         NewExecution {
             project_id: project.id,
@@ -67,7 +67,7 @@ pub async fn start_execution(
     .await?;
     txn.commit().await?;
     crate::events::publish_execution(ctx, execution.id).await;
-    enqueue_first(ctx, &execution, first_stage_id).await?;
+    enqueue_first(ctx, &execution, queued).await?;
     Ok(execution)
 }
 
@@ -86,13 +86,21 @@ pub struct NewExecution<'a> {
     pub intent_id: Option<Uuid>,
 }
 
+/// What [`enqueue_first`] needs of a new execution besides its row: the first stage to run,
+/// and the "queued" log line to publish.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub first_stage_id: Uuid,
+    pub line: orchestrator_entity::logs::Model,
+}
+
 /// Writes a `QUEUED` execution, its `PENDING` stages and its first log line inside `txn`;
-/// returns the execution and its first stage's id. Commit, publish, then call
+/// returns the execution and what [`enqueue_first`] needs. Commit, publish, then call
 /// [`enqueue_first`].
 pub async fn insert_execution(
     txn: &sea_orm::DatabaseTransaction,
     new: NewExecution<'_>,
-) -> CoreResult<(executions::Model, Uuid)> {
+) -> CoreResult<(executions::Model, Queued)> {
     let spec = new.spec;
     let now = Utc::now();
     let execution_id = Uuid::new_v4();
@@ -166,7 +174,7 @@ pub async fn insert_execution(
     stages::Entity::insert_many(rows)
         .exec_without_returning(txn)
         .await?;
-    append_log_in(
+    let line = append_log_in(
         txn,
         new.project_id,
         execution_id,
@@ -178,7 +186,13 @@ pub async fn insert_execution(
         ),
     )
     .await?;
-    Ok((execution, first_stage_id))
+    Ok((
+        execution,
+        Queued {
+            first_stage_id,
+            line,
+        },
+    ))
 }
 
 /// Pushes the first stage's job. When the push fails the execution is marked `FAILED` (it
@@ -186,12 +200,13 @@ pub async fn insert_execution(
 pub async fn enqueue_first(
     ctx: &CoreContext,
     execution: &executions::Model,
-    first_stage_id: Uuid,
+    queued: Queued,
 ) -> CoreResult<()> {
+    crate::events::publish_log(ctx, &queued.line).await;
     let push = ctx
         .queue
         .push(
-            RunStage::first(first_stage_id, 1),
+            RunStage::first(queued.first_stage_id, 1),
             PushOptions {
                 priority: execution.priority,
                 delay: None,
@@ -218,7 +233,7 @@ pub async fn append_log_in<C: sea_orm::ConnectionTrait>(
     stage_id: Option<Uuid>,
     level: &str,
     message: &str,
-) -> Result<(), sea_orm::DbErr> {
+) -> Result<orchestrator_entity::logs::Model, sea_orm::DbErr> {
     crate::engine::lifecycle::append_log(conn, project_id, execution_id, stage_id, level, message)
         .await
 }

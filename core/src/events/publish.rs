@@ -73,6 +73,13 @@ pub async fn publish_log(ctx: &CoreContext, row: &logs::Model) {
     .await
 }
 
+/// Publishes `LogAppended` for each of `rows`, committed lines in the order written.
+pub async fn publish_logs(ctx: &CoreContext, rows: &[logs::Model]) {
+    for row in rows {
+        publish_log(ctx, row).await;
+    }
+}
+
 /// Publishes `WorkerUpdated` with the remote worker as committed.
 pub async fn publish_worker(ctx: &CoreContext, id: Uuid) {
     match workers::Entity::find_by_id(id).one(&ctx.db).await {
