@@ -20,10 +20,7 @@ use orchestrator_core::engine::action::{
     ActionContext, ActionError, ActionOutput, StageAction, builtin_actions,
 };
 use orchestrator_core::engine::pipeline::{REMOTE_ACTION, StageSpec};
-use orchestrator_core::events::{
-    publish_execution, publish_execution_row, publish_log, publish_logs, publish_stage,
-    publish_stage_row,
-};
+use orchestrator_core::events::{publish_execution, publish_logs, publish_rows, publish_stage};
 use orchestrator_core::jobs::RunStage;
 use orchestrator_core::queue::PushOptions;
 use orchestrator_core::remote::RemoteWorkerClient;
@@ -138,11 +135,13 @@ impl StageRunner {
                 line,
             }) => {
                 // Tell subscribers, from the rows as committed (no re-read).
-                publish_stage_row(&self.core, &stage).await;
-                if let Some(execution) = &started {
-                    publish_execution_row(&self.core, execution).await;
-                }
-                publish_log(&self.core, &line).await;
+                publish_rows(
+                    &self.core,
+                    Some(&stage),
+                    started.as_ref(),
+                    std::slice::from_ref(&line),
+                )
+                .await;
                 self.run_claimed(&stage, priority, false, job, job_id, permit)
                     .await
             }
@@ -274,16 +273,20 @@ impl StageRunner {
                 let success =
                     stage_outcome::succeed(db, stage, job_id, slot, output, elapsed_ms).await?;
                 // Published before the next stage can start, so changes arrive in order.
-                if let Some(row) = &success.stage {
-                    publish_stage_row(&self.core, row).await;
-                }
-                publish_logs(&self.core, &success.lines).await;
-                match (&success.execution, success.after) {
-                    (Some(execution), _) => publish_execution_row(&self.core, execution).await,
-                    (None, AfterSuccess::Finished | AfterSuccess::Cancelled) => {
-                        publish_execution(&self.core, stage.execution_id).await
-                    }
-                    (None, _) => {}
+                publish_rows(
+                    &self.core,
+                    success.stage.as_ref(),
+                    success.execution.as_ref(),
+                    &success.lines,
+                )
+                .await;
+                if success.execution.is_none()
+                    && matches!(
+                        success.after,
+                        AfterSuccess::Finished | AfterSuccess::Cancelled
+                    )
+                {
+                    publish_execution(&self.core, stage.execution_id).await
                 }
                 if let AfterSuccess::Next(next_id) = success.after {
                     self.push(RunStage::first(next_id, 1), priority, None)

@@ -108,6 +108,36 @@ impl EventBus {
         }
     }
 
+    /// Publishes several committed changes in order, over Redis in one round trip.
+    pub async fn publish_many(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let count = events.len() as u64;
+        self.stats.published.fetch_add(count, Ordering::Relaxed);
+        match &self.redis {
+            None => {
+                for event in events {
+                    let _ = self.local.send(Arc::new(event));
+                }
+            }
+            Some((conn, channel)) => {
+                let mut pipe = redis::pipe();
+                for event in &events {
+                    if let Ok(text) = serde_json::to_string(event) {
+                        pipe.cmd("PUBLISH").arg(channel).arg(text).ignore();
+                    }
+                }
+                let mut conn = conn.clone();
+                let sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
+                if let Err(err) = sent {
+                    self.stats.dropped.fetch_add(count, Ordering::Relaxed);
+                    tracing::warn!(error = %err, "events not published; subscribers will re-sync");
+                }
+            }
+        }
+    }
+
     /// A receiver of every event from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.local.subscribe()

@@ -17,8 +17,8 @@ use uuid::Uuid;
 pub use bus::{BusStats, EventBus};
 pub use publish::{
     publish_backend, publish_backend_row, publish_execution, publish_execution_row, publish_intent,
-    publish_intent_row, publish_log, publish_logs, publish_prompt_version_row, publish_stage,
-    publish_stage_row, publish_worker,
+    publish_intent_row, publish_log, publish_logs, publish_prompt_version_row, publish_rows,
+    publish_stage, publish_stage_row, publish_worker,
 };
 
 /// What changed.

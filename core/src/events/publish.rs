@@ -12,6 +12,72 @@ use orchestrator_entity::{
 use super::{Event, EventKind};
 use crate::context::CoreContext;
 
+fn event_of<M: serde::Serialize>(
+    kind: EventKind,
+    project_id: Uuid,
+    entity_id: Uuid,
+    parent_id: Option<Uuid>,
+    sequence: i64,
+    row: &M,
+) -> Option<Event> {
+    match serde_json::to_value(row) {
+        Ok(payload) => Some(Event::new(
+            kind, project_id, entity_id, parent_id, sequence, payload,
+        )),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot serialise an event");
+            None
+        }
+    }
+}
+
+fn log_event(row: &logs::Model) -> Option<Event> {
+    event_of(
+        EventKind::LogAppended,
+        row.project_id,
+        row.execution_id.unwrap_or_default(),
+        row.execution_id,
+        row.id,
+        row,
+    )
+}
+
+/// Publishes, in this order and in one round trip, a stage, its execution and log lines as
+/// committed by one transaction; then runs the execution's followers.
+pub async fn publish_rows(
+    ctx: &CoreContext,
+    stage: Option<&stages::Model>,
+    execution: Option<&executions::Model>,
+    lines: &[logs::Model],
+) {
+    let mut events = Vec::with_capacity(2 + lines.len());
+    if let Some(row) = stage {
+        events.extend(event_of(
+            EventKind::StageUpdated,
+            row.project_id,
+            row.id,
+            Some(row.execution_id),
+            row.sequence,
+            row,
+        ));
+    }
+    if let Some(row) = execution {
+        events.extend(event_of(
+            EventKind::ExecutionUpdated,
+            row.project_id,
+            row.id,
+            None,
+            row.sequence,
+            row,
+        ));
+    }
+    events.extend(lines.iter().filter_map(log_event));
+    ctx.events.publish_many(events).await;
+    if let Some(row) = execution {
+        crate::engine::followers::execution_changed(ctx, row).await;
+    }
+}
+
 async fn send<M: serde::Serialize>(
     ctx: &CoreContext,
     kind: EventKind,
@@ -73,11 +139,10 @@ pub async fn publish_log(ctx: &CoreContext, row: &logs::Model) {
     .await
 }
 
-/// Publishes `LogAppended` for each of `rows`, committed lines in the order written.
+/// Publishes `LogAppended` for each of `rows`, committed lines in the order written, in one
+/// round trip.
 pub async fn publish_logs(ctx: &CoreContext, rows: &[logs::Model]) {
-    for row in rows {
-        publish_log(ctx, row).await;
-    }
+    publish_rows(ctx, None, None, rows).await
 }
 
 /// Publishes `WorkerUpdated` with the remote worker as committed.
