@@ -198,22 +198,23 @@ impl StageRunner {
             _ => {}
         }
         if execution.status.is_terminal() || execution.cancel_requested {
-            if ours {
-                if stage.slot_worker_id.is_some() {
-                    // A crashed run of this job was talking to a worker: tell it to stop.
-                    return self
-                        .run_claimed(&stage, execution.priority, true, job, job_id, permit)
-                        .await;
-                }
-                let mut lines = Vec::new();
-                let cancelled = stage_outcome::cancel(db, &stage, job_id, None, &mut lines).await;
-                publish_logs(&self.core, &lines).await;
-                cancelled?;
+            if ours && stage.slot_worker_id.is_some() {
+                // A crashed run of this job was talking to a worker: tell it to stop.
+                return self
+                    .run_claimed(&stage, execution.priority, true, job, job_id, permit)
+                    .await;
             }
+            // Each step commits on its own: what committed is published even if the next fails.
             let mut lines = Vec::new();
-            let settled = stage_outcome::settle_cancelled(db, execution.id, &mut lines).await;
+            let mut result = Ok(());
+            if ours {
+                result = stage_outcome::cancel(db, &stage, job_id, None, &mut lines).await;
+            }
+            if result.is_ok() {
+                result = stage_outcome::settle_cancelled(db, execution.id, &mut lines).await;
+            }
             publish_logs(&self.core, &lines).await;
-            return settled;
+            return result;
         }
         tracing::debug!(status = ?stage.status, "another job claimed the attempt first");
         Ok(())

@@ -243,19 +243,14 @@ impl LogWatch {
                         // store returns them in order after the last one sent.
                         self.catch_up().await;
                     }
-                    CoreEventKind::ExecutionUpdated if event.entity_id == self.id => {
-                        let terminal = event.payload["status"]
-                            .as_str()
-                            .is_some_and(|s| matches!(s, "SUCCEEDED" | "FAILED" | "CANCELLED"));
-                        if terminal {
-                            self.finishing = true;
-                        } else {
-                            // Lines are written with status changes: read what is new.
-                            self.catch_up().await;
-                        }
-                    }
-                    CoreEventKind::StageUpdated if event.parent_id == Some(self.id) => {
-                        self.catch_up().await;
+                    // Every line is its own event; the execution's end means: send what is
+                    // left, then complete.
+                    CoreEventKind::ExecutionUpdated
+                        if event.entity_id == self.id
+                            && executions::Model::deserialize(&event.payload)
+                                .is_ok_and(|e| e.status.is_terminal()) =>
+                    {
+                        self.finishing = true;
                     }
                     _ => {}
                 },

@@ -85,30 +85,11 @@ impl EventBus {
     /// Publishes a committed change. Never fails the caller: an undeliverable event is
     /// logged and counted; subscribers catch up from the database.
     pub async fn publish(&self, event: Event) {
-        self.stats.published.fetch_add(1, Ordering::Relaxed);
-        match &self.redis {
-            None => {
-                let _ = self.local.send(Arc::new(event));
-            }
-            Some((conn, channel)) => {
-                let Ok(text) = serde_json::to_string(&event) else {
-                    return;
-                };
-                let mut conn = conn.clone();
-                let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                    .arg(channel)
-                    .arg(text)
-                    .query_async(&mut conn)
-                    .await;
-                if let Err(err) = sent {
-                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %err, "event not published; subscribers will re-sync");
-                }
-            }
-        }
+        self.publish_many(vec![event]).await
     }
 
-    /// Publishes several committed changes in order, over Redis in one round trip.
+    /// Publishes several committed changes in order, over Redis in one round trip (see
+    /// [`EventBus::publish`]).
     pub async fn publish_many(&self, events: Vec<Event>) {
         if events.is_empty() {
             return;
