@@ -1,18 +1,71 @@
-//! The queue board under `/board`: global admins only (by header or by the cookie a browser
-//! gets from `/board/login`), read-only, and showing what waits in the queues.
+//! The queue board under `/board`: the apalis-board web app and its API, for global admins
+//! only (by header or by the cookie a browser gets from `/board/login`), read-only, and
+//! showing what the engine's queues hold. Answers are decoded into apalis-core's own types,
+//! the ones the web app decodes them into.
 
+use apalis_core::backend::{QueueInfo, RunningWorker, Statistic};
+use apalis_core::task::ExecutionContext;
+use apalis_core::task::status::Status;
 use orchestrator::Mode;
 use orchestrator_tests::{Services, TestApp, project_token, spawn_app_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const PAGES: [&str; 5] = [
-    "/board",
-    "/board/api/queues",
-    "/board/api/jobs",
-    "/board/api/processes",
-    "/board/api/workers",
-];
+/// The board's paths: the app, a route inside it, an asset, and the API.
+fn pages(app: &TestApp) -> Vec<String> {
+    let normal = normal_queue(app);
+    let mut pages: Vec<String> = [
+        "/board",
+        "/board/queues",
+        "/board/assets/board.js",
+        "/board/api/v1/queues",
+        "/board/api/v1/overview",
+        "/board/api/v1/tasks",
+        "/board/api/v1/workers",
+    ]
+    .map(String::from)
+    .to_vec();
+    pages.push(format!("/board/api/v1/queues/{normal}/stats"));
+    pages.push(format!("/board/api/v1/queues/{normal}/tasks"));
+    pages.push(format!("/board/api/v1/queues/{normal}/workers"));
+    pages
+}
+
+fn normal_queue(app: &TestApp) -> String {
+    format!("{}:run-stage:normal", app.env["ORCH_QUEUE_PREFIX"])
+}
+
+async fn json_of(app: &TestApp, path: &str) -> Value {
+    let response = get(app, path, Some(&app.admin_token)).await;
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+fn stat(stats: &[Statistic], title: &str) -> String {
+    stats
+        .iter()
+        .find(|s| s.title == title)
+        .unwrap_or_else(|| panic!("no {title} in {stats:?}"))
+        .value
+        .clone()
+}
+
+/// A task as the web app reads it: its args and its execution context.
+fn task(value: &Value) -> (Value, ExecutionContext) {
+    let ctx = serde_json::from_value(value["ctx"].clone())
+        .unwrap_or_else(|e| panic!("ctx does not decode: {e}: {value:#}"));
+    (value["args"].clone(), ctx)
+}
+
+async fn refused(app: &TestApp, path: &str, status: StatusCode, field: &str) {
+    let response = get(app, path, Some(&app.admin_token)).await;
+    assert_eq!(response.status(), status, "{path}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["field"], field, "{path}: {body:#}");
+    assert!(body["error"].is_string(), "{path}: {body:#}");
+}
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
     let mut request = app.http.get(app.url(path));
@@ -55,7 +108,8 @@ async fn only_global_admins_see_the_board(services: Services) {
         .unwrap()
         .to_string();
 
-    for path in PAGES {
+    for path in pages(&app) {
+        let path = path.as_str();
         assert_eq!(
             get(&app, path, None).await.status(),
             StatusCode::UNAUTHORIZED,
@@ -118,61 +172,179 @@ async fn only_global_admins_see_the_board(services: Services) {
 }
 
 async fn the_board_shows_waiting_jobs_and_never_changes_them(services: Services) {
+    // An API without workers, so the jobs stay where the board can see them.
     let app = spawn_app_with(&services, Mode::Api, &[]).await;
     let project = app.default_project().await;
-    for _ in 0..2 {
+    for _ in 0..3 {
         app.admin(
             "mutation($i: StartExecutionInput!) { startExecution(input: $i) { id } }",
             json!({ "i": { "projectId": project, "pipeline": "noop" } }),
         )
         .await;
     }
-    let prefix = &app.env["ORCH_QUEUE_PREFIX"];
-    let normal = format!("{prefix}:run-stage:normal");
-    let queues: Value = get(&app, "/board/api/queues", Some(&app.admin_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let row = queues
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|q| q["queue"] == normal.as_str())
-        .unwrap_or_else(|| panic!("{queues:#}"));
-    assert_eq!(row["depth"], 2, "{queues:#}");
-    assert_eq!(queues.as_array().unwrap().len(), 4);
+    let normal = normal_queue(&app);
 
-    let jobs: Value = get(&app, "/board/api/jobs?limit=10", Some(&app.admin_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let jobs = jobs.as_array().unwrap_or_else(|| panic!("{jobs:#}"));
-    assert_eq!(jobs.len(), 2, "{jobs:#?}");
-    for job in jobs {
-        assert_eq!(job["queue"], normal.as_str(), "{job:#}");
-        assert_eq!(job["state"], "waiting", "{job:#}");
-        assert!(job["payload"]["stage_id"].is_string(), "{job:#}");
-    }
-    let limited: Value = get(&app, "/board/api/jobs?limit=1", Some(&app.admin_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(limited.as_array().unwrap().len(), 1);
+    let queues: Vec<QueueInfo> =
+        serde_json::from_value(json_of(&app, "/board/api/v1/queues").await).unwrap();
+    assert_eq!(queues.len(), 4, "one queue per priority");
+    let row = queues.iter().find(|q| q.name == normal).unwrap();
+    assert_eq!(stat(&row.stats, "PENDING_JOBS"), "3");
+    assert_eq!(stat(&row.stats, "QUEUE_BACKLOG"), "3");
+    assert_eq!(stat(&row.stats, "TOTAL_JOBS"), "3");
+    assert!(row.workers.is_empty(), "{:?}", row.workers);
+    let overview: Vec<Statistic> =
+        serde_json::from_value(json_of(&app, "/board/api/v1/overview").await).unwrap();
+    assert_eq!(stat(&overview, "TOTAL_JOBS"), "3");
+    assert_eq!(stat(&overview, "RUNNING_JOBS"), "0");
+    let stats: Vec<Statistic> = serde_json::from_value(
+        json_of(&app, &format!("/board/api/v1/queues/{normal}/stats")).await,
+    )
+    .unwrap();
+    assert_eq!(stat(&stats, "PENDING_JOBS"), "3");
 
-    // The board only reads.
-    for path in PAGES {
-        let write = app
-            .http
-            .post(app.url(path))
-            .bearer_auth(&app.admin_token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(write.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+    // The listing the web app asks for, with its empty parameters.
+    let listed = json_of(
+        &app,
+        "/board/api/v1/tasks?&page=1&page_size=15&queue=&status=",
+    )
+    .await;
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{listed:#?}");
+    let mut ids = Vec::new();
+    for value in listed {
+        let (args, ctx) = task(value);
+        assert!(args["stage_id"].is_string(), "{value:#}");
+        assert_eq!(ctx.queue().unwrap().to_string(), normal);
+        assert_eq!(ctx.status(), Status::Pending);
+        ids.push(ctx.task_id().unwrap().to_string());
     }
+    for status in ["Pending", "Queued"] {
+        let pending = json_of(&app, &format!("/board/api/v1/tasks?status={status}")).await;
+        assert_eq!(pending.as_array().unwrap().len(), 3, "{status}");
+    }
+    let done = json_of(
+        &app,
+        &format!("/board/api/v1/queues/{normal}/tasks?status=Done"),
+    )
+    .await;
+    assert_eq!(done, json!([]));
+
+    // Pages do not overlap and end.
+    let mut paged = Vec::new();
+    for page in 1..=3 {
+        let one = json_of(
+            &app,
+            &format!("/board/api/v1/queues/{normal}/tasks?page={page}&page_size=1"),
+        )
+        .await;
+        let one = one.as_array().unwrap();
+        assert_eq!(one.len(), 1, "page {page}");
+        paged.push(task(&one[0]).1.task_id().unwrap().to_string());
+    }
+    paged.sort();
+    ids.sort();
+    assert_eq!(paged, ids);
+    let past = json_of(&app, "/board/api/v1/tasks?page=2&page_size=3").await;
+    assert_eq!(past, json!([]));
+
+    // One task by id.
+    let one = json_of(
+        &app,
+        &format!("/board/api/v1/queues/{normal}/tasks/{}", ids[0]),
+    )
+    .await;
+    assert_eq!(task(&one).1.task_id().unwrap().to_string(), ids[0]);
+
+    // Bad input names its field; unknown things are 404.
+    let bad = StatusCode::BAD_REQUEST;
+    refused(&app, "/board/api/v1/tasks?status=Sleeping", bad, "status").await;
+    refused(&app, "/board/api/v1/tasks?page=0", bad, "page").await;
+    refused(&app, "/board/api/v1/tasks?page=x", bad, "page").await;
+    refused(&app, "/board/api/v1/tasks?page_size=101", bad, "page_size").await;
+    let missing = StatusCode::NOT_FOUND;
+    refused(&app, "/board/api/v1/tasks?queue=nope", missing, "queue").await;
+    refused(&app, "/board/api/v1/queues/nope/stats", missing, "queue").await;
+    let unknown_task = format!("/board/api/v1/queues/{normal}/tasks/01HF7YAT3VTSV4RRFFQ69G5FAV");
+    refused(&app, &unknown_task, missing, "task_id").await;
+    let unknown = get(&app, "/board/api/v2/queues", Some(&app.admin_token)).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
+    // The board only reads: no method but GET, and the queue is as it was.
+    let mut writes = pages(&app);
+    writes.push(format!("/board/api/v1/queues/{normal}/tasks/{}", ids[0]));
+    for path in writes {
+        for method in [
+            reqwest::Method::POST,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
+            let write = app
+                .http
+                .request(method.clone(), app.url(&path))
+                .bearer_auth(&app.admin_token)
+                .json(&json!({ "stage_id": "injected" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                write.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}"
+            );
+        }
+    }
+    let overview: Vec<Statistic> =
+        serde_json::from_value(json_of(&app, "/board/api/v1/overview").await).unwrap();
+    assert_eq!(stat(&overview, "TOTAL_JOBS"), "3", "nothing was written");
+    app.stop().await;
+}
+
+async fn the_web_app_is_served_for_its_prefix(services: Services) {
+    let app = spawn_app_with(&services, Mode::Api, &[]).await;
+    for route in ["/board", "/board/", "/board/queues", "/board/tasks/Done"] {
+        let page = get(&app, route, Some(&app.admin_token)).await;
+        assert_eq!(page.status(), StatusCode::OK, "{route}");
+        let kind = page.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(kind.starts_with("text/html"), "{kind}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("/board/assets/board.js"), "{html}");
+        assert!(html.contains("/board/assets/board_bg.wasm"), "{html}");
+    }
+
+    let script = get(&app, "/board/assets/board.js", Some(&app.admin_token)).await;
+    assert_eq!(script.status(), StatusCode::OK);
+    let kind = script.headers()["content-type"].to_str().unwrap();
+    assert!(kind.starts_with("text/javascript"), "{kind}");
+    let wasm = get(&app, "/board/assets/board_bg.wasm", Some(&app.admin_token)).await;
+    assert_eq!(wasm.status(), StatusCode::OK);
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    let etag = wasm.headers()["etag"].to_str().unwrap().to_string();
+    let bytes = wasm.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\0asm"), "a WebAssembly module");
+    // Compiled for this prefix: the app calls the API under /board, not at the site root.
+    assert!(String::from_utf8_lossy(&bytes).contains("/board/api/v1"));
+    let again = app
+        .http
+        .get(app.url("/board/assets/board_bg.wasm"))
+        .bearer_auth(&app.admin_token)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let css = get(&app, "/board/assets/board.css", Some(&app.admin_token)).await;
+    assert_eq!(css.status(), StatusCode::OK);
+    let missing = get(&app, "/board/assets/other.js", Some(&app.admin_token)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    // The live feed answers as an event stream, to an admin only.
+    let events = get(&app, "/board/api/v1/events", Some(&app.admin_token)).await;
+    assert_eq!(events.status(), StatusCode::OK);
+    let kind = events.headers()["content-type"].to_str().unwrap();
+    assert!(kind.starts_with("text/event-stream"), "{kind}");
+    drop(events);
+    let anonymous = get(&app, "/board/api/v1/events", None).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
 
@@ -190,45 +362,47 @@ async fn running_jobs_and_queue_processes_show_up(services: Services) {
         .to_string();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let running = loop {
-        let jobs: Value = get(&app, "/board/api/jobs", Some(&app.admin_token))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if let Some(job) = jobs
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["state"] == "running")
-        {
-            break job.clone();
+        let listed = json_of(&app, "/board/api/v1/tasks?status=Running").await;
+        if let Some(first) = listed.as_array().unwrap().first() {
+            break task(first).1;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{jobs:#}");
+        assert!(tokio::time::Instant::now() < deadline, "{listed:#}");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    assert!(running["worker"].is_string(), "{running:#}");
-    let processes: Value = get(&app, "/board/api/processes", Some(&app.admin_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let names: Vec<&str> = processes
+    assert_eq!(running.status(), Status::Running);
+    let holder = running
+        .lock_by()
+        .clone()
+        .expect("a running task names its worker");
+    let workers: Vec<RunningWorker> =
+        serde_json::from_value(json_of(&app, "/board/api/v1/workers").await).unwrap();
+    assert_eq!(workers.len(), 4, "one per priority: {workers:?}");
+    assert!(workers.iter().any(|w| w.id == holder), "{workers:?}");
+    assert!(workers.iter().all(|w| w.last_heartbeat > 0), "{workers:?}");
+    let normal = normal_queue(&app);
+    let of_queue: Vec<RunningWorker> = serde_json::from_value(
+        json_of(&app, &format!("/board/api/v1/queues/{normal}/workers")).await,
+    )
+    .unwrap();
+    assert_eq!(of_queue.len(), 1);
+    assert_eq!(of_queue[0].queue, normal);
+    let queues: Vec<QueueInfo> =
+        serde_json::from_value(json_of(&app, "/board/api/v1/queues").await).unwrap();
+    assert!(queues.iter().all(|q| q.workers.len() == 1), "{queues:?}");
+
+    app.wait_execution(&id, std::time::Duration::from_secs(20))
+        .await;
+    let done = json_of(&app, "/board/api/v1/tasks?status=Done").await;
+    let finished: Vec<String> = done
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["name"].as_str().unwrap())
+        .map(|t| task(t).1.task_id().unwrap().to_string())
         .collect();
     assert!(
-        names.contains(&running["worker"].as_str().unwrap()),
-        "{processes:#}"
+        finished.contains(&running.task_id().unwrap().to_string()),
+        "{done:#}"
     );
-    assert_eq!(
-        processes.as_array().unwrap().len(),
-        4,
-        "one per priority: {processes:#}"
-    );
-    app.wait_execution(&id, std::time::Duration::from_secs(20))
-        .await;
     app.stop().await;
 }
 
@@ -269,9 +443,9 @@ async fn a_browser_signs_in_with_a_token_and_keeps_it_in_a_cookie(services: Serv
     assert!(cookie.contains("Path=/board"), "{cookie}");
     let pair = cookie.split(';').next().unwrap().to_string();
 
-    for path in PAGES {
+    for path in pages(&app) {
         let page = client
-            .get(app.url(path))
+            .get(app.url(&path))
             .header("Cookie", &pair)
             .send()
             .await
@@ -312,4 +486,5 @@ orchestrator_tests::on_all_services! {
     contents => super::the_board_shows_waiting_jobs_and_never_changes_them;
     login => super::a_browser_signs_in_with_a_token_and_keeps_it_in_a_cookie;
     running => super::running_jobs_and_queue_processes_show_up;
+    web_app => super::the_web_app_is_served_for_its_prefix;
 }

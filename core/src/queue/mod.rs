@@ -329,30 +329,75 @@ impl JobQueue {
             .collect()
     }
 
-    /// The `limit` most recent jobs of `J` over its priority queues (see [`inspect`]).
-    pub async fn recent_jobs<J: Job>(
-        &self,
-        limit: u32,
-    ) -> anyhow::Result<Vec<inspect::JobSummary>> {
-        let queues = self.queue_names::<J>();
+    /// How many jobs `queue` holds in each group (see [`inspect`]).
+    pub async fn job_counts(&self, queue: &str) -> anyhow::Result<inspect::JobCounts> {
         Ok(match &self.backend {
-            QueueBackend::Sqlite(pool) => inspect::sqlite_jobs(pool, &queues, limit)
+            QueueBackend::Sqlite(pool) => inspect::sqlite_counts(pool, queue)
                 .await
-                .context("listing jobs of the SQLite queue")?,
-            QueueBackend::Redis(conn) => inspect::redis_jobs(&mut conn.clone(), &queues, limit)
+                .context("counting jobs of the SQLite queue")?,
+            QueueBackend::Redis(conn) => inspect::redis_counts(&mut conn.clone(), queue)
                 .await
-                .context("listing jobs of the Redis queue")?,
+                .context("counting jobs of the Redis queue")?,
         })
     }
 
-    /// The queue worker processes of `J`'s queues, with their last heartbeat.
-    pub async fn queue_workers<J: Job>(&self) -> anyhow::Result<Vec<inspect::QueueWorker>> {
-        let queues = self.queue_names::<J>();
+    /// A page of the jobs of `queues`, `only` one group if given: group by group (see
+    /// [`inspect`]), and within a group queue by queue in the order given.
+    pub async fn jobs(
+        &self,
+        queues: &[String],
+        only: Option<inspect::JobGroup>,
+        page: inspect::Page,
+    ) -> anyhow::Result<Vec<inspect::JobSummary>> {
+        let mut counts = Vec::with_capacity(queues.len());
+        for queue in queues {
+            counts.push(self.job_counts(queue).await?);
+        }
+        let parts = inspect::JobGroup::ALL
+            .into_iter()
+            .filter(|group| only.is_none_or(|only| only == *group))
+            .flat_map(|group| {
+                queues
+                    .iter()
+                    .zip(&counts)
+                    .map(move |(queue, counts)| ((group, queue), counts.of(group)))
+            });
+        let mut jobs = Vec::new();
+        for ((group, queue), offset, limit) in inspect::spans(parts, page) {
+            let span = inspect::Page { offset, limit };
+            jobs.extend(match &self.backend {
+                QueueBackend::Sqlite(pool) => inspect::sqlite_jobs(pool, queue, group, span)
+                    .await
+                    .context("listing jobs of the SQLite queue")?,
+                QueueBackend::Redis(conn) => {
+                    inspect::redis_jobs(&mut conn.clone(), queue, group, span)
+                        .await
+                        .context("listing jobs of the Redis queue")?
+                }
+            });
+        }
+        Ok(jobs)
+    }
+
+    /// One job of `queue` by id.
+    pub async fn job(&self, queue: &str, id: &str) -> anyhow::Result<Option<inspect::JobSummary>> {
         Ok(match &self.backend {
-            QueueBackend::Sqlite(pool) => inspect::sqlite_workers(pool, &queues)
+            QueueBackend::Sqlite(pool) => inspect::sqlite_job(pool, queue, id)
+                .await
+                .context("reading a job of the SQLite queue")?,
+            QueueBackend::Redis(conn) => inspect::redis_job(&mut conn.clone(), queue, id)
+                .await
+                .context("reading a job of the Redis queue")?,
+        })
+    }
+
+    /// The queue worker processes of `queue`, with their last heartbeat.
+    pub async fn queue_workers(&self, queue: &str) -> anyhow::Result<Vec<inspect::QueueWorker>> {
+        Ok(match &self.backend {
+            QueueBackend::Sqlite(pool) => inspect::sqlite_workers(pool, queue)
                 .await
                 .context("listing workers of the SQLite queue")?,
-            QueueBackend::Redis(conn) => inspect::redis_workers(&mut conn.clone(), &queues)
+            QueueBackend::Redis(conn) => inspect::redis_workers(&mut conn.clone(), queue)
                 .await
                 .context("listing workers of the Redis queue")?,
         })

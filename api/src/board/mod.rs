@@ -1,31 +1,34 @@
-//! The queue board under `/board`, for global admins only, read-only: what waits in each
-//! queue and for how long, the recent jobs, the queue worker processes and the remote workers.
+//! The queue board under `/board`, for global admins only, read-only: the apalis board web
+//! UI and the apalis board API over the engine's queues.
 //!
-//! * `GET /board` — one HTML page that reads the JSON below and refreshes itself.
-//! * `GET /board/api/queues` — `[{ queue, depth, oldestAgeSeconds }]` per priority queue.
-//! * `GET /board/api/jobs?limit=N` — the N (default 50, at most 500) most recent jobs:
-//!   `{ id, queue, state, attempts, runAt, doneAt, worker, payload }`.
-//! * `GET /board/api/processes` — queue worker processes and their last heartbeat.
-//! * `GET /board/api/workers` — the remote-worker registry of every project.
+//! * `GET /board`, `/board/…` — the apalis-board web app (built for `/board`, see
+//!   `api/board-ui/`), its assets under `/board/assets/`.
+//! * `GET /board/api/v1/…` — the apalis-board HTTP API it reads, same paths and JSON:
+//!   `queues`, `overview`, `tasks`, `workers`, `events`, and per queue
+//!   `queues/{queue}/tasks`, `…/stats`, `…/workers`, `…/tasks/{id}`.
 //!
-//! The apalis board (`apalis-board` 1.0) is not used: its web UI is compiled for the site
-//! root (`/` and `/api/v1`), and over apalis-redis 1.0 its queue listing fails and its job
-//! listing misses every job still in `<queue>:scheduled`, where pushes land.
+//! The API is this module's own implementation over [`orchestrator_core::queue::inspect`],
+//! not `apalis-board-api`'s: over apalis-redis 1.0 that crate's listing misses every job still
+//! in `<queue>:scheduled` (where pushes land) and its queue list fails to parse. Pushing tasks
+//! (`PUT …/tasks`) is not offered: jobs come from executions. `events` (task log lines of
+//! the process serving the board) stays silent, since stages run in worker processes; their
+//! log lines are in the `executionLogs` subscription.
 //!
 //! Credentials: `Authorization: Bearer <token>` whose global role is admin, or the same token
 //! in the `orchestrator_board` cookie, which `POST /board/login` (a form with `token`) sets
 //! for browsers. Project API keys and project-scoped tokens get 403: the queue spans every
 //! project.
 
-use axum::extract::{Query, Request, State};
+mod api;
+mod ui;
+
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
-use orchestrator_core::jobs::RunStage;
-use orchestrator_entity::{Role, projects, workers};
-use sea_orm::{EntityTrait, QueryOrder};
+use orchestrator_entity::Role;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -37,17 +40,17 @@ pub const COOKIE: &str = "orchestrator_board";
 /// How long a browser keeps the board cookie; the token's own expiry still applies.
 const COOKIE_MAX_AGE_SECS: u64 = 8 * 3600;
 
-const PAGE: &str = include_str!("board_page.html");
-const LOGIN_PAGE: &str = include_str!("board_login.html");
+const LOGIN_PAGE: &str = include_str!("login.html");
 
 /// The `/board` routes.
 pub fn router(state: ApiState) -> Router {
     let admin_only = Router::new()
-        .route("/board", get(page))
-        .route("/board/api/queues", get(queues))
-        .route("/board/api/jobs", get(jobs))
-        .route("/board/api/processes", get(processes))
-        .route("/board/api/workers", get(remote_workers))
+        .route("/board", get(ui::page))
+        .route("/board/", get(ui::page))
+        .route("/board/assets/{file}", get(ui::asset))
+        .nest("/board/api/v1", api::router())
+        .route("/board/api/{*rest}", get(api::unknown))
+        .route("/board/{*route}", get(ui::page))
         .layer(from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/board/login", get(login_page).post(login))
@@ -113,10 +116,6 @@ async fn require_admin(State(state): State<ApiState>, request: Request, next: Ne
     }
 }
 
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
-}
-
 async fn login_page() -> Html<String> {
     Html(LOGIN_PAGE.replace("{message}", "sign in with an admin token"))
 }
@@ -175,95 +174,6 @@ async fn logout() -> Response {
         ),
     );
     response
-}
-
-async fn queues(State(state): State<ApiState>) -> Response {
-    match state.core.queue.backlog::<RunStage>().await {
-        Ok(queues) => Json(
-            queues
-                .into_iter()
-                .map(|(queue, waiting)| {
-                    json!({
-                        "queue": queue,
-                        "depth": waiting.depth,
-                        "oldestAgeSeconds": waiting.oldest_age.map(|a| a.as_secs_f64()),
-                    })
-                })
-                .collect::<Vec<_>>(),
-        )
-        .into_response(),
-        Err(err) => internal(err),
-    }
-}
-
-/// Most jobs one `/board/api/jobs` answer lists.
-const MAX_JOBS: u32 = 500;
-
-#[derive(Deserialize)]
-struct JobsQuery {
-    limit: Option<u32>,
-}
-
-async fn jobs(State(state): State<ApiState>, Query(query): Query<JobsQuery>) -> Response {
-    let limit = query.limit.unwrap_or(50).clamp(1, MAX_JOBS);
-    match state.core.queue.recent_jobs::<RunStage>(limit).await {
-        Ok(jobs) => Json(jobs).into_response(),
-        Err(err) => internal(err),
-    }
-}
-
-async fn processes(State(state): State<ApiState>) -> Response {
-    match state.core.queue.queue_workers::<RunStage>().await {
-        Ok(workers) => Json(workers).into_response(),
-        Err(err) => internal(err),
-    }
-}
-
-async fn remote_workers(State(state): State<ApiState>) -> Response {
-    let db = &state.core.db;
-    let rows = match workers::Entity::find()
-        .order_by_asc(workers::Column::Name)
-        .all(db)
-        .await
-    {
-        Ok(rows) => rows,
-        Err(err) => return internal(err.into()),
-    };
-    let slugs: std::collections::HashMap<uuid::Uuid, String> =
-        match projects::Entity::find().all(db).await {
-            Ok(all) => all.into_iter().map(|p| (p.id, p.slug)).collect(),
-            Err(err) => return internal(err.into()),
-        };
-    Json(
-        rows.into_iter()
-            .map(|w| {
-                json!({
-                    "id": w.id,
-                    "project": slugs.get(&w.project_id),
-                    "name": w.name,
-                    "url": w.url,
-                    "capabilities": w.capabilities,
-                    "health": w.health_status,
-                    "healthMessage": w.health_message,
-                    "activeStages": w.active_stages,
-                    "maxConcurrent": w.max_concurrent,
-                    "lastSeenAt": w.last_seen_at,
-                    "deregisteredAt": w.deregistered_at,
-                })
-            })
-            .collect::<Vec<_>>(),
-    )
-    .into_response()
-}
-
-fn internal(err: anyhow::Error) -> Response {
-    let id = uuid::Uuid::new_v4();
-    tracing::error!(error_id = %id, error = %format!("{err:#}"), "queue board read failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({ "error": format!("internal error (id {id})") })),
-    )
-        .into_response()
 }
 
 #[cfg(test)]
