@@ -42,8 +42,11 @@ source_of() {
 web=$(source_of apalis-board-web)
 board_api=$(source_of apalis-board-api)
 
-# Build the app as its own package, with its lock file, for the /board prefix.
+# Build the app as its own package, with its lock file, for the /board prefix; its in-app
+# links are absolute paths, pointed under /board first.
 cp -r "$web" "$work/web"
+chmod -R u+w "$work/web"
+python3 "$root/scripts/board-ui-links.py" "$work/web" /board
 (
     cd "$work/web"
     export APALIS_BOARD_API_PATH=/board/api/v1 TRUNK_BUILD_PUBLIC_URL=/board/

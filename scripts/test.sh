@@ -160,7 +160,7 @@ else
 fi
 
 # The subscription tests drive the API with third-party client libraries under Node.
-section "client libraries for the tests (npm ci --prefix tests/js)"
+section "client libraries and browser for the tests (npm ci --prefix tests/js, chromium)"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
@@ -170,6 +170,15 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     fi
 fi
 npm ci --prefix "$REPO_ROOT/tests/js" --no-audit --no-fund --loglevel=error
+# The queue board test drives the web app in headless Chromium (through playwright-core).
+if [ -z "${ORCH_TEST_CHROMIUM:-}" ] && ! [ -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    else
+        echo "Chromium is needed for the queue board's browser test; install it (Debian: chromium) or set ORCH_TEST_CHROMIUM" >&2
+        exit 1
+    fi
+fi
 
 TEST_LOG="$SVC_DIR/test-output.log"
 TEST_SUMMARY=""

@@ -144,6 +144,14 @@ impl Application {
             tokio::spawn(async move { serve.await.context("metrics server failed") })
         });
 
+        // On Redis, keep each queue's `:active` list the count of due jobs, for autoscalers.
+        let promoter = if self.mode == Mode::Worker {
+            None
+        } else {
+            self.core
+                .queue
+                .spawn_promoter::<orchestrator_core::jobs::RunStage>()
+        };
         let workers = if self.mode == Mode::Api {
             None
         } else {
@@ -179,6 +187,9 @@ impl Application {
             }
             None => Ok(()),
         };
+        if let Some(promoter) = promoter {
+            promoter.abort();
+        }
         let _ = http_stop_tx.send(true);
         server.await.context("HTTP server task")??;
         if let Some(metrics_server) = metrics_server {

@@ -372,8 +372,8 @@ async fn running_jobs_and_queue_processes_show_up(services: Services) {
     assert_eq!(running.status(), Status::Running);
     let holder = running
         .lock_by()
-        .clone()
-        .expect("a running task names its worker");
+        .expect("a running task names its worker")
+        .to_string();
     let workers: Vec<RunningWorker> =
         serde_json::from_value(json_of(&app, "/board/api/v1/workers").await).unwrap();
     assert_eq!(workers.len(), 4, "one per priority: {workers:?}");
@@ -487,4 +487,80 @@ orchestrator_tests::on_all_services! {
     login => super::a_browser_signs_in_with_a_token_and_keeps_it_in_a_cookie;
     running => super::running_jobs_and_queue_processes_show_up;
     web_app => super::the_web_app_is_served_for_its_prefix;
+}
+
+/// Chromium and the npm packages (installed by scripts/test.sh).
+fn browser_available() -> Option<std::path::PathBuf> {
+    let js = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/js"));
+    let chromium =
+        std::env::var("ORCH_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ok = js.join("node_modules/playwright-core").exists()
+        && std::path::Path::new(&chromium).exists();
+    if !ok {
+        assert!(
+            !orchestrator_tests::services_required(),
+            "Chromium ({chromium}) and tests/js/node_modules are required: run scripts/test.sh"
+        );
+        eprintln!("skipped: Chromium or tests/js/node_modules missing");
+        return None;
+    }
+    Some(js)
+}
+
+/// The apalis-board web app, in a real browser, signs in, loads under `/board`, reads its
+/// API under `/board/api/v1` and shows the engine's queues and tasks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_sees_the_queues_in_a_browser() {
+    let Some(js) = browser_available() else {
+        return;
+    };
+    let app = spawn_app_with(&Services::Embedded, Mode::Api, &[]).await;
+    let project = app.default_project().await;
+    for _ in 0..2 {
+        app.admin(
+            "mutation($i: StartExecutionInput!) { startExecution(input: $i) { id } }",
+            json!({ "i": { "projectId": project, "pipeline": "noop" } }),
+        )
+        .await;
+    }
+    let out = tokio::process::Command::new("node")
+        .arg(js.join("board_browser.mjs"))
+        .args([&format!("http://{}", app.addr), &app.admin_token])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "browser run failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    assert_eq!(seen["errors"], json!([]), "{seen:#}");
+    let overview = seen["overview"].as_str().unwrap();
+    for level in ["critical", "high", "normal", "low"] {
+        let queue = format!("{}:run-stage:{level}", app.env["ORCH_QUEUE_PREFIX"]);
+        assert!(overview.contains(&queue), "{overview}");
+    }
+    let words = overview.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("Pending Jobs 2 Running Jobs 0"), "{words}");
+    let tasks = seen["tasks"].as_str().unwrap();
+    assert!(tasks.contains("Pending"), "{tasks}");
+    let urls: Vec<&str> = seen["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert!(urls.contains(&"/board/assets/board_bg.wasm"), "{urls:?}");
+    assert!(urls.contains(&"/board/api/v1/overview"), "{urls:?}");
+    assert!(
+        urls.iter().any(|u| u.starts_with("/board/api/v1/tasks")),
+        "{urls:?}"
+    );
+    assert!(
+        urls.iter().all(|u| u.starts_with("/board")),
+        "everything under /board: {urls:?}"
+    );
+    app.stop().await;
 }

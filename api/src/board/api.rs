@@ -60,6 +60,30 @@ fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response {
     (status, Json(json!({ "error": message, "field": field }))).into_response()
 }
 
+/// A refused request: its status, what is wrong, and the field at fault.
+#[derive(Debug)]
+pub struct Refusal {
+    status: StatusCode,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>, field: &'static str) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        error(self.status, &self.message, self.field)
+    }
+}
+
 fn internal(err: anyhow::Error) -> Response {
     let id = uuid::Uuid::new_v4();
     tracing::error!(error_id = %id, error = %format!("{err:#}"), "queue board read failed");
@@ -76,15 +100,15 @@ fn queue_names(state: &ApiState) -> Vec<String> {
 }
 
 /// `queue` if it is one of the engine's queues, else a 404.
-fn known_queue(state: &ApiState, queue: &str) -> Result<String, Response> {
+fn known_queue(state: &ApiState, queue: &str) -> Result<String, Refusal> {
     queue_names(state)
         .into_iter()
         .find(|q| q == queue)
         .ok_or_else(|| {
-            error(
+            Refusal::new(
                 StatusCode::NOT_FOUND,
-                &format!("no queue named {queue:?}"),
-                Some("queue"),
+                format!("no queue named {queue:?}"),
+                "queue",
             )
         })
 }
@@ -106,25 +130,25 @@ fn present(value: &Option<String>) -> Option<&str> {
 
 fn number(
     value: &Option<String>,
-    field: &str,
+    field: &'static str,
     min: u32,
     max: u32,
-) -> Result<Option<u32>, Response> {
+) -> Result<Option<u32>, Refusal> {
     let Some(raw) = present(value) else {
         return Ok(None);
     };
     match raw.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-        _ => Err(error(
+        _ => Err(Refusal::new(
             StatusCode::BAD_REQUEST,
-            &format!("{field} must be a whole number from {min} to {max}"),
-            Some(field),
+            format!("{field} must be a whole number from {min} to {max}"),
+            field,
         )),
     }
 }
 
 impl TaskQuery {
-    fn group(&self) -> Result<Option<JobGroup>, Response> {
+    fn group(&self) -> Result<Option<JobGroup>, Refusal> {
         let Some(status) = present(&self.status) else {
             return Ok(None);
         };
@@ -135,17 +159,17 @@ impl TaskQuery {
             "Failed" => JobGroup::Failed,
             "Killed" => JobGroup::Killed,
             _ => {
-                return Err(error(
+                return Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     "status must be one of Pending, Queued, Running, Done, Failed, Killed",
-                    Some("status"),
+                    "status",
                 ));
             }
         };
         Ok(Some(group))
     }
 
-    fn page(&self) -> Result<Page, Response> {
+    fn page(&self) -> Result<Page, Refusal> {
         let page = number(&self.page, "page", 1, MAX_PAGE)?.unwrap_or(1);
         let size =
             number(&self.page_size, "page_size", 1, MAX_PAGE_SIZE)?.unwrap_or(DEFAULT_PAGE_SIZE);
@@ -251,9 +275,7 @@ async fn overview(State(state): State<ApiState>) -> Response {
     let names = queue_names(&state);
     match queue_figures(&state, &names).await {
         Ok(figures) => {
-            let counts = figures
-                .iter()
-                .fold(JobCounts::default(), |sum, (c, ..)| sum.add(c));
+            let counts: JobCounts = figures.iter().map(|(c, ..)| *c).sum();
             let depth = figures.iter().map(|(_, d, _)| d).sum();
             let since = figures.iter().filter_map(|(.., s)| *s).min();
             Json(statistics(&counts, depth, since)).into_response()
@@ -265,7 +287,7 @@ async fn overview(State(state): State<ApiState>) -> Response {
 async fn queue_stats(State(state): State<ApiState>, Path(queue): Path<String>) -> Response {
     let queue = match known_queue(&state, &queue) {
         Ok(queue) => queue,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     match queue_figures(&state, std::slice::from_ref(&queue)).await {
         Ok(figures) => {
@@ -307,7 +329,7 @@ fn raw_task(job: JobSummary) -> Value {
 async fn list_tasks(state: &ApiState, queues: &[String], query: &TaskQuery) -> Response {
     let (group, page) = match (query.group(), query.page()) {
         (Ok(group), Ok(page)) => (group, page),
-        (Err(refused), _) | (_, Err(refused)) => return refused,
+        (Err(refused), _) | (_, Err(refused)) => return refused.into_response(),
     };
     match state.core.queue.jobs(queues, group, page).await {
         Ok(jobs) => Json(jobs.into_iter().map(raw_task).collect::<Vec<_>>()).into_response(),
@@ -319,7 +341,7 @@ async fn all_tasks(State(state): State<ApiState>, Query(query): Query<TaskQuery>
     let queues = match present(&query.queue) {
         Some(queue) => match known_queue(&state, queue) {
             Ok(queue) => vec![queue],
-            Err(refused) => return refused,
+            Err(refused) => return refused.into_response(),
         },
         None => queue_names(&state),
     };
@@ -333,7 +355,7 @@ async fn queue_tasks(
 ) -> Response {
     match known_queue(&state, &queue) {
         Ok(queue) => list_tasks(&state, &[queue], &query).await,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -343,7 +365,7 @@ async fn task(
 ) -> Response {
     let queue = match known_queue(&state, &queue) {
         Ok(queue) => queue,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     if task_id.is_empty() || task_id.len() > 64 {
         return error(
@@ -402,7 +424,7 @@ async fn all_workers(State(state): State<ApiState>) -> Response {
 async fn queue_workers(State(state): State<ApiState>, Path(queue): Path<String>) -> Response {
     match known_queue(&state, &queue) {
         Ok(queue) => workers_of(&state, &[queue]).await,
-        Err(refused) => refused,
+        Err(refused) => refused.into_response(),
     }
 }
 

@@ -3,6 +3,13 @@
 //! periodically: on SQLite so that the queue file and its indexes stay small, on Redis so
 //! that memory does not grow with every job ever run.
 //!
+//! On Redis, processes that serve the API also promote due jobs ([`promote_due_redis`]):
+//! apalis-redis puts every push in the sorted set `<queue>:scheduled`, and only a worker's
+//! fetch moves the due ones to the list `<queue>:active`. Doing that move every second from
+//! the API makes the list's length the number of due, untaken jobs whether or not a worker is
+//! running, which is what KEDA's Redis list scaler reads (so workers can scale from zero).
+//! The move is the first step of apalis-redis's own fetch script, done earlier.
+//!
 //! On SQLite the planner is also told, once, that a worker id matches many jobs: without
 //! statistics it drives the queue's acknowledgement statement from the `lock_by` index, which
 //! makes every acknowledgement scan all jobs the worker ever ran.
@@ -17,6 +24,46 @@ pub const KEEP_FINISHED: Duration = Duration::from_secs(60);
 
 /// Most finished jobs removed from one Redis queue per call.
 const REDIS_BATCH: usize = 500;
+
+/// Most due jobs moved per promotion script call (Lua's `unpack` has a stack limit).
+const PROMOTE_BATCH: usize = 1000;
+
+/// Moves the due jobs of `queue` from `<queue>:scheduled` to the tail of `<queue>:active`,
+/// oldest due first, exactly as a worker's fetch does before it takes jobs; returns how many
+/// moved. Jobs due later (retry backoff) stay where they are.
+pub async fn promote_due_redis<C: ConnectionLike + Send>(
+    conn: &mut C,
+    queue: &str,
+    now_secs: u64,
+) -> redis::RedisResult<u64> {
+    let script = redis::Script::new(
+        r#"
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], 0, ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        if #due > 0 then
+            redis.call('RPUSH', KEYS[2], unpack(due))
+            redis.call('ZREM', KEYS[1], unpack(due))
+            redis.call('DEL', KEYS[3])
+            redis.call('LPUSH', KEYS[3], 1)
+        end
+        return #due
+        "#,
+    );
+    let mut moved = 0;
+    loop {
+        let batch: u64 = script
+            .key(format!("{queue}:scheduled"))
+            .key(format!("{queue}:active"))
+            .key(format!("{queue}:signal"))
+            .arg(now_secs)
+            .arg(PROMOTE_BATCH)
+            .invoke_async(conn)
+            .await?;
+        moved += batch;
+        if batch < PROMOTE_BATCH as u64 {
+            return Ok(moved);
+        }
+    }
+}
 
 /// Seeds the planner statistics of the SQLite queue unless real ones exist (see the module
 /// doc). Applications may write `sqlite_stat1` for exactly this purpose.

@@ -111,13 +111,23 @@ impl JobCounts {
     pub fn total(&self) -> u64 {
         JobGroup::ALL.iter().map(|g| self.of(*g)).sum()
     }
+}
 
-    /// The sum of two queues' counts.
-    pub fn add(mut self, other: &JobCounts) -> JobCounts {
+/// The sum of two queues' counts.
+impl std::ops::Add for JobCounts {
+    type Output = JobCounts;
+
+    fn add(mut self, other: JobCounts) -> JobCounts {
         for group in JobGroup::ALL {
             *self.slot(group) += other.of(group);
         }
         self
+    }
+}
+
+impl std::iter::Sum for JobCounts {
+    fn sum<I: Iterator<Item = JobCounts>>(counts: I) -> JobCounts {
+        counts.fold(JobCounts::default(), |sum, c| sum + c)
     }
 }
 
@@ -312,12 +322,15 @@ pub async fn sqlite_job(
     Ok(row.map(|row| sqlite_summary(row, now_secs())))
 }
 
+/// id, queue, storage, layers, last heartbeat, start.
+type SqliteWorkerRow = (String, String, String, Option<String>, i64, Option<i64>);
+
 /// The queue worker processes of `queue` registered in the SQLite queue file.
 pub async fn sqlite_workers(
     pool: &SqlitePool,
     queue: &str,
 ) -> Result<Vec<QueueWorker>, sqlx::Error> {
-    let rows: Vec<(String, String, String, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+    let rows: Vec<SqliteWorkerRow> = sqlx::query_as(
         "SELECT id, worker_type, storage_name, layers, last_seen, started_at FROM Workers
          WHERE worker_type = ?1 ORDER BY last_seen DESC",
     )
@@ -659,6 +672,7 @@ mod tests {
             ..JobCounts::default()
         };
         assert_eq!(c.total(), 15);
-        assert_eq!(c.add(&c).of(JobGroup::Done), 20);
+        assert_eq!((c + c).of(JobGroup::Done), 20);
+        assert_eq!([c, c, c].into_iter().sum::<JobCounts>().total(), 45);
     }
 }

@@ -55,6 +55,9 @@ impl std::fmt::Debug for QueueBackend {
     }
 }
 
+/// How often processes serving the API promote due Redis jobs (see [`housekeeping`]).
+const PROMOTE_EVERY: Duration = Duration::from_secs(1);
+
 /// Per-push options.
 #[derive(Debug, Clone, Copy)]
 pub struct PushOptions {
@@ -232,6 +235,51 @@ impl JobQueue {
             wake_channel(&self.config.prefix),
             self.wake.clone(),
         )))
+    }
+
+    /// In processes that serve the API, on Redis: every second, moves the due jobs of every
+    /// priority queue of `J` to their `:active` list and wakes the workers of the queues that
+    /// got some (see [`housekeeping::promote_due_redis`]), until the returned task is
+    /// aborted. `None` on the embedded queue.
+    pub fn spawn_promoter<J: Job>(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let QueueBackend::Redis(conn) = &self.backend else {
+            return None;
+        };
+        let mut conn = conn.clone();
+        let queues = self.queue_names::<J>();
+        let channel = wake_channel(&self.config.prefix);
+        let wake = self.wake.clone();
+        Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROMOTE_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                for queue in &queues {
+                    match housekeeping::promote_due_redis(&mut conn, queue, now).await {
+                        Ok(0) => {}
+                        Ok(moved) => {
+                            tracing::debug!(queue = %queue, moved, "promoted due jobs");
+                            wake.notify(queue);
+                            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                                .arg(&channel)
+                                .arg(queue)
+                                .query_async(&mut conn)
+                                .await;
+                            if let Err(err) = published {
+                                tracing::debug!(error = %err, "cannot publish a queue wake-up");
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(queue = %queue, error = %err, "cannot promote due jobs");
+                        }
+                    }
+                }
+            }
+        }))
     }
 
     /// Pushes one job. When this returns, the job is in the queue storage and the workers of
