@@ -7,7 +7,6 @@
 //! with 404.
 
 use std::convert::Infallible;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use apalis_core::backend::queue::Queue;
 use apalis_core::backend::{QueueInfo, RunningWorker, StatType, Statistic};
@@ -180,13 +179,6 @@ impl TaskQuery {
     }
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
-
 fn stat(title: &str, stat_type: StatType, value: String, priority: u64) -> Statistic {
     Statistic {
         title: title.to_string(),
@@ -231,7 +223,7 @@ async fn queue_figures(
     queues: &[String],
 ) -> anyhow::Result<Vec<(JobCounts, u64, Option<u64>)>> {
     let backlog = state.core.queue.backlog::<RunStage>().await?;
-    let now = now_secs();
+    let now = orchestrator_core::queue::now_secs();
     let mut figures = Vec::with_capacity(queues.len());
     for queue in queues {
         let counts = state.core.queue.job_counts(queue).await?;

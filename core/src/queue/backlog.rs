@@ -16,6 +16,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use apalis_sqlite::SqlitePool;
 use redis::aio::ConnectionLike;
 
+use super::now_secs;
+
 /// The backlog of one queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Backlog {
@@ -23,13 +25,6 @@ pub struct Backlog {
     pub depth: u64,
     /// How long the oldest of them has waited; `None` when there are none.
     pub oldest_age: Option<Duration>,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }
 
 fn now_millis() -> u64 {

@@ -16,7 +16,6 @@
 //!   time.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use apalis_sqlite::SqlitePool;
 use redis::aio::ConnectionLike;
@@ -153,19 +152,6 @@ pub struct JobSummary {
     pub payload: Value,
 }
 
-impl JobSummary {
-    /// The group this job is listed in.
-    pub fn job_group(&self) -> JobGroup {
-        match self.state {
-            "waiting" | "scheduled" => JobGroup::Pending,
-            "running" => JobGroup::Running,
-            "done" => JobGroup::Done,
-            "failed" => JobGroup::Failed,
-            _ => JobGroup::Killed,
-        }
-    }
-}
-
 /// One queue worker process (one per priority level and process).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -190,10 +176,7 @@ pub struct Page {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64
+    super::now_secs() as i64
 }
 
 fn payload_of(bytes: &[u8]) -> Value {
@@ -628,14 +611,14 @@ pub async fn redis_job<C: ConnectionLike + Send>(
         };
         (id.to_string(), state, Some(due), None)
     } else if done || failed || dead {
-        let state = if done {
-            "done"
+        let group = if done {
+            JobGroup::Done
         } else if failed {
-            "failed"
+            JobGroup::Failed
         } else {
-            "dead"
+            JobGroup::Killed
         };
-        (id.to_string(), state, None, None)
+        (id.to_string(), finished_state(group), None, None)
     } else {
         let worker = redis_running(conn, queue)
             .await?

@@ -55,6 +55,27 @@ impl std::fmt::Debug for QueueBackend {
     }
 }
 
+/// Seconds since the epoch: the clock of queue due times.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// Tells the workers of `queue` in other processes that it has jobs to take (see [`relay`]).
+/// A failure only costs latency: the workers find the jobs at their next poll.
+async fn publish_wake(conn: &mut apalis_redis::ConnectionManager, channel: &str, queue: &str) {
+    let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+        .arg(channel)
+        .arg(queue)
+        .query_async(conn)
+        .await;
+    if let Err(err) = published {
+        tracing::debug!(error = %err, "cannot publish a queue wake-up");
+    }
+}
+
 /// How often processes serving the API promote due Redis jobs (see [`housekeeping`]).
 const PROMOTE_EVERY: Duration = Duration::from_secs(1);
 
@@ -254,24 +275,14 @@ impl JobQueue {
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs();
+                let now = now_secs();
                 for queue in &queues {
                     match housekeeping::promote_due_redis(&mut conn, queue, now).await {
                         Ok(0) => {}
                         Ok(moved) => {
                             tracing::debug!(queue = %queue, moved, "promoted due jobs");
                             wake.notify(queue);
-                            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                                .arg(&channel)
-                                .arg(queue)
-                                .query_async(&mut conn)
-                                .await;
-                            if let Err(err) = published {
-                                tracing::debug!(error = %err, "cannot publish a queue wake-up");
-                            }
+                            publish_wake(&mut conn, &channel, queue).await;
                         }
                         Err(err) => {
                             tracing::warn!(queue = %queue, error = %err, "cannot promote due jobs");
@@ -305,16 +316,8 @@ impl JobQueue {
                     .await
                     .map_err(|e| anyhow!("cannot push {} job: {e:?}", J::NAME))?;
                 if options.delay.is_none() {
-                    let mut conn = conn.clone();
-                    let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                        .arg(wake_channel(&self.config.prefix))
-                        .arg(&queue)
-                        .query_async(&mut conn)
-                        .await;
-                    if let Err(err) = published {
-                        // The job is queued; workers find it at their next poll.
-                        tracing::debug!(error = %err, "cannot publish a queue wake-up");
-                    }
+                    let channel = wake_channel(&self.config.prefix);
+                    publish_wake(&mut conn.clone(), &channel, &queue).await;
                 }
             }
         }
